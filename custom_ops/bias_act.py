@@ -1,0 +1,87 @@
+"""bias_act: add a bias, apply an activation, scale by a gain and clamp, in one call.
+
+Every layer of StyleGAN2 ends with this sequence. The default gains keep the signal's second
+moment roughly constant through the activation (sqrt(2) for the ReLU family), which equalized
+learning rate relies on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Dict, Optional
+
+import numpy as np
+import tensorflow as tf
+
+
+@dataclasses.dataclass(frozen=True)
+class Activation:
+    """An activation function with its default shape parameter and gain."""
+
+    func: Callable[[tf.Tensor, float], tf.Tensor]
+    def_alpha: float
+    def_gain: float
+
+
+ACTIVATIONS: Dict[str, Activation] = {
+    "linear": Activation(lambda x, alpha: x, 0.0, 1.0),
+    "relu": Activation(lambda x, alpha: tf.nn.relu(x), 0.0, float(np.sqrt(2))),
+    "lrelu": Activation(lambda x, alpha: tf.nn.leaky_relu(x, alpha), 0.2, float(np.sqrt(2))),
+    "tanh": Activation(lambda x, alpha: tf.tanh(x), 0.0, 1.0),
+    "sigmoid": Activation(lambda x, alpha: tf.sigmoid(x), 0.0, 1.0),
+    "elu": Activation(lambda x, alpha: tf.nn.elu(x), 0.0, 1.0),
+    "selu": Activation(lambda x, alpha: tf.nn.selu(x), 0.0, 1.0),
+    "softplus": Activation(lambda x, alpha: tf.nn.softplus(x), 0.0, 1.0),
+    "swish": Activation(lambda x, alpha: tf.sigmoid(x) * x, 0.0, float(np.sqrt(2))),
+}
+
+
+def get_activation(name: str) -> Activation:
+    """Looks up an activation by name, with an error that lists the valid names."""
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; expected one of {sorted(ACTIVATIONS)}")
+    return ACTIVATIONS[name]
+
+
+def bias_act(
+    x: tf.Tensor,
+    b: Optional[tf.Tensor] = None,
+    axis: int = -1,
+    act: str = "linear",
+    alpha: Optional[float] = None,
+    gain: Optional[float] = None,
+    clamp: Optional[float] = None,
+) -> tf.Tensor:
+    """Adds bias ``b``, evaluates ``act``, multiplies by ``gain`` and clamps to ``[-clamp, clamp]``.
+
+    Args:
+      x: activations of any shape.
+      b: 1-D bias broadcast along ``axis`` of ``x`` (the channel axis; -1 for NHWC), or None.
+      axis: the axis of ``x`` that ``b`` runs along.
+      act: one of :data:`ACTIVATIONS`.
+      alpha: shape parameter (the leaky slope of 'lrelu'); None = the activation's default.
+      gain: output scale; None = the activation's default gain.
+      clamp: clamp the output to ``[-clamp, clamp]``; None = no clamping.
+
+    Returns:
+      A tensor with the shape and dtype of ``x``.
+    """
+    spec = get_activation(act)
+    alpha = spec.def_alpha if alpha is None else float(alpha)
+    gain = spec.def_gain if gain is None else float(gain)
+    if clamp is not None and clamp < 0:
+        raise ValueError(f"clamp must be non-negative or None, got {clamp}")
+
+    if b is not None:
+        b = tf.cast(b, x.dtype)
+        if b.shape.rank != 1 or b.shape[0] != x.shape[axis]:
+            raise ValueError(f"bias of shape {b.shape} does not match axis {axis} of x with shape {x.shape}")
+        rank = x.shape.rank
+        axis = axis % rank
+        x = x + tf.reshape(b, [-1 if i == axis else 1 for i in range(rank)])
+    x = spec.func(x, alpha)
+    if gain != 1:
+        x = x * tf.cast(gain, x.dtype)
+    if clamp is not None:
+        x = tf.clip_by_value(x, tf.cast(-clamp, x.dtype), tf.cast(clamp, x.dtype))
+    return x
