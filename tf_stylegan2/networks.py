@@ -50,7 +50,7 @@ class Generator(keras.Model):
 
     Call options: ``truncation_psi`` / ``truncation_cutoff`` (truncation trick), ``noise_mode``
     ('random', 'const', 'none'), ``noise_seed`` (int tensor [2] for reproducible random noise),
-    ``fused_modconv`` (None = the default for the device, see layers.synthesis).
+    ``fused_modconv`` (grouped-convolution path; off by default, see layers.synthesis).
     """
 
     def __init__(self, config: Union[GeneratorConfig, Dict[str, Any]], **kwargs):
@@ -103,17 +103,14 @@ class Generator(keras.Model):
         truncation_psi: Scalar = 1.0,
         truncation_cutoff: Optional[Union[int, tf.Tensor]] = None,
         noise_mode: str = "random",
-        fused_modconv: Optional[bool] = None,
+        fused_modconv: bool = False,
         noise_seed: Optional[tf.Tensor] = None,
-        training: bool = False,
     ) -> tf.Tensor:
         _check_labels(self, c, z.shape[0] if z.shape.rank else None)
         ws = self.mapping(
             z, c if self.c_dim else None, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff
         )
-        return self.synthesis(
-            ws, noise_mode=noise_mode, fused_modconv=fused_modconv, noise_seed=noise_seed, training=training
-        )
+        return self.synthesis(ws, noise_mode=noise_mode, fused_modconv=fused_modconv, noise_seed=noise_seed)
 
     def get_config(self) -> Dict[str, Any]:
         return {"config": self.config.to_dict(), "name": self.name, "dtype": self.dtype_policy.name}
@@ -172,7 +169,7 @@ class Discriminator(keras.Model):
         )
         self.built = True
 
-    def call(self, img: tf.Tensor, c: Optional[tf.Tensor] = None, training: bool = False) -> tf.Tensor:
+    def call(self, img: tf.Tensor, c: Optional[tf.Tensor] = None) -> tf.Tensor:
         r = self.img_resolution
         if img.shape.rank != 4 or list(img.shape[1:]) != [r, r, self.img_channels]:
             raise ValueError(
