@@ -13,6 +13,8 @@ from typing import Callable, Dict, Optional
 import numpy as np
 import tensorflow as tf
 
+from custom_ops import loader
+
 
 @dataclasses.dataclass(frozen=True)
 class Activation:
@@ -36,6 +38,11 @@ ACTIVATIONS: Dict[str, Activation] = {
 }
 
 
+# The compiled kernel covers the piecewise-linear activations, whose derivative it reads from the
+# output; every activation StyleGAN2 uses is among them. The rest always run the reference.
+COMPILED_ACTIVATIONS = ("linear", "relu", "lrelu")
+
+
 def get_activation(name: str) -> Activation:
     """Looks up an activation by name, with an error that lists the valid names."""
     if name not in ACTIVATIONS:
@@ -51,6 +58,7 @@ def bias_act(
     alpha: Optional[float] = None,
     gain: Optional[float] = None,
     clamp: Optional[float] = None,
+    impl: Optional[str] = None,
 ) -> tf.Tensor:
     """Adds bias ``b``, evaluates ``act``, multiplies by ``gain`` and clamps to ``[-clamp, clamp]``.
 
@@ -62,26 +70,63 @@ def bias_act(
       alpha: shape parameter (the leaky slope of 'lrelu'); None = the activation's default.
       gain: output scale; None = the activation's default gain.
       clamp: clamp the output to ``[-clamp, clamp]``; None = no clamping.
+      impl: 'ref', 'custom' or None (``custom_ops.loader`` decides).
 
     Returns:
       A tensor with the shape and dtype of ``x``.
     """
+    x = tf.convert_to_tensor(x)
     spec = get_activation(act)
     alpha = spec.def_alpha if alpha is None else float(alpha)
     gain = spec.def_gain if gain is None else float(gain)
     if clamp is not None and clamp < 0:
         raise ValueError(f"clamp must be non-negative or None, got {clamp}")
 
+    rank = x.shape.rank
     if b is not None:
         b = tf.cast(b, x.dtype)
         if b.shape.rank != 1 or b.shape[0] != x.shape[axis]:
             raise ValueError(f"bias of shape {b.shape} does not match axis {axis} of x with shape {x.shape}")
-        rank = x.shape.rank
-        axis = axis % rank
-        x = x + tf.reshape(b, [-1 if i == axis else 1 for i in range(rank)])
+    compiled = act in COMPILED_ACTIVATIONS and gain > 0 and (act != "lrelu" or alpha > 0)
+    if compiled and loader.use_custom(impl):
+        return _bias_act_custom(x, b, axis % rank, act, alpha, gain, clamp)
+    return _bias_act_ref(x, b, axis % rank, spec, alpha, gain, clamp)
+
+
+def _bias_act_ref(x, b, axis, spec, alpha, gain, clamp):
+    """Reference implementation from standard TF ops."""
+    if b is not None:
+        x = x + tf.reshape(b, [-1 if i == axis else 1 for i in range(x.shape.rank)])
     x = spec.func(x, alpha)
     if gain != 1:
         x = x * tf.cast(gain, x.dtype)
     if clamp is not None:
         x = tf.clip_by_value(x, tf.cast(-clamp, x.dtype), tf.cast(clamp, x.dtype))
     return x
+
+
+def _bias_act_custom(x, b, axis, act, alpha, gain, clamp):
+    """Compiled kernel (gradients registered below)."""
+    b = b if b is not None else tf.zeros([0], x.dtype)
+    clamp = -1.0 if clamp is None else float(clamp)
+    return loader.library().style_gan2_bias_act(x, b, act=act, alpha=alpha, gain=gain, clamp=clamp, axis=axis)
+
+
+def _grad_attrs(op) -> dict:
+    return {k: op.get_attr(k) for k in ("act", "alpha", "gain", "clamp")}
+
+
+@tf.RegisterGradient("StyleGAN2BiasAct")
+def _bias_act_grad(op, dy):
+    x, b = op.inputs
+    dx = loader.library().style_gan2_bias_act_grad(dy, op.outputs[0], **_grad_attrs(op))
+    axis = op.get_attr("axis") % x.shape.rank
+    db = tf.reduce_sum(dx, axis=[i for i in range(x.shape.rank) if i != axis]) if b.shape[0] else tf.zeros_like(b)
+    return dx, db
+
+
+@tf.RegisterGradient("StyleGAN2BiasActGrad")
+def _bias_act_grad_grad(op, ddx):
+    # dx = dy * mask(y): linear in dy, and the mask is piecewise constant in y.
+    dy, y = op.inputs
+    return loader.library().style_gan2_bias_act_grad(ddx, y, **_grad_attrs(op)), tf.zeros_like(y)

@@ -20,6 +20,8 @@ from typing import Optional, Sequence, Tuple, Union
 import numpy as np
 import tensorflow as tf
 
+from custom_ops import loader
+
 FilterLike = Union[None, float, Sequence[float], Sequence[Sequence[float]], np.ndarray]
 Scaling = Union[int, Sequence[int]]
 Padding = Union[int, Sequence[int]]
@@ -157,6 +159,7 @@ def upfirdn2d(
     padding: Padding = 0,
     flip_filter: bool = False,
     gain: float = 1.0,
+    impl: Optional[str] = None,
 ) -> tf.Tensor:
     """Pads, upsamples, filters and downsamples a batch of images.
 
@@ -168,6 +171,7 @@ def upfirdn2d(
       padding: padding of the upsampled image, int, ``[x, y]`` or ``[x0, x1, y0, y1]``; negative crops.
       flip_filter: False = convolution, True = correlation.
       gain: overall scaling of the signal magnitude.
+      impl: 'ref', 'custom' or None (``custom_ops.loader`` decides).
 
     Returns:
       ``[N, (H*up_y + py0 + py1 - fh) // down_y + 1, (W*up_x + px0 + px1 - fw) // down_x + 1, C]``.
@@ -186,7 +190,47 @@ def upfirdn2d(
         raise ValueError(
             f"upfirdn2d: input {in_h}x{in_w} with up={up}, padding={padding} and a {fh}x{fw} filter leaves no output"
         )
+    if loader.use_custom(impl):
+        # The kernel takes 2-D filters; a separable one becomes its outer product (same gain).
+        f2d = f if f.ndim == 2 else np.outer(f, f)
+        return _upfirdn2d_custom(x, f2d, up, down, padding, flip_filter, gain)
     return _upfirdn2d_ref(x, f, up, down, padding, flip_filter, gain)
+
+
+def _upfirdn2d_custom(
+    x: tf.Tensor,
+    f: np.ndarray,
+    up: Tuple[int, int],
+    down: Tuple[int, int],
+    padding: Tuple[int, int, int, int],
+    flip_filter: bool,
+    gain: float,
+) -> tf.Tensor:
+    """Compiled kernel (gradient registered below)."""
+    (upx, upy), (downx, downy) = up, down
+    px0, px1, py0, py1 = padding
+    return loader.library().style_gan2_upfirdn2d(
+        x, tf.constant(f, tf.float32), upx=upx, upy=upy, downx=downx, downy=downy,
+        padx0=px0, padx1=px1, pady0=py0, pady1=py1, flip_filter=flip_filter, gain=gain,
+    )
+
+
+@tf.RegisterGradient("StyleGAN2Upfirdn2d")
+def _upfirdn2d_grad(op, dy):
+    """upfirdn2d is linear and its adjoint is again an upfirdn2d: up and down swapped, the filter
+    flipped, and the padding chosen to invert the footprint. Gradients of any order reuse the kernel."""
+    x, f = op.inputs
+    a = {k: op.get_attr(k) for k in ("upx", "upy", "downx", "downy", "padx0", "pady0", "flip_filter", "gain")}
+    fh, fw = int(f.shape[0]), int(f.shape[1])
+    in_h, in_w = int(x.shape[1]), int(x.shape[2])
+    out_h, out_w = int(op.outputs[0].shape[1]), int(op.outputs[0].shape[2])
+    dx = loader.library().style_gan2_upfirdn2d(
+        dy, f, upx=a["downx"], upy=a["downy"], downx=a["upx"], downy=a["upy"],
+        padx0=fw - a["padx0"] - 1, padx1=in_w * a["upx"] - out_w * a["downx"] + a["padx0"] - a["upx"] + 1,
+        pady0=fh - a["pady0"] - 1, pady1=in_h * a["upy"] - out_h * a["downy"] + a["pady0"] - a["upy"] + 1,
+        flip_filter=not a["flip_filter"], gain=a["gain"],
+    )
+    return dx, None
 
 
 def filter2d(

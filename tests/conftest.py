@@ -4,6 +4,10 @@ import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Reference ops unless asked otherwise (TF_STYLEGAN2_OPS=auto runs everything on the compiled
+# kernels when built): results must not depend on whether a library lies in the tree.
+# tests/custom_ops/test_compiled.py builds and tests the compiled kernels explicitly.
+os.environ.setdefault("TF_STYLEGAN2_OPS", "ref")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
