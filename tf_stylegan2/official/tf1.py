@@ -81,9 +81,9 @@ def _check_network(net: TFNetwork, build_func: str, what: str) -> Dict[str, np.n
         raise UserError(f"{what}: the Network's variables are not a list of (name, value) pairs")
     out = {}
     for name, value in variables:
-        if not isinstance(name, str) or not isinstance(value, np.ndarray) or name in out:
+        if not isinstance(name, str) or not isinstance(value, (np.ndarray, np.generic)) or name in out:
             raise UserError(f"{what}: malformed variable {name!r}")
-        out[name] = value
+        out[name] = np.asarray(value)  # session.run returns scalar variables as numpy scalars
     return out
 
 

@@ -145,8 +145,8 @@ def tf1_generator_variables(kw: dict, rng: np.random.RandomState) -> Dict[str, D
         mapping[f"Dense{i}/weight"], mapping[f"Dense{i}/bias"] = f32(n_in, n_out, scale=100.0), f32(n_out, scale=20.0)
     syn = {f"noise{i}": f32(1, 1, 2 ** ((i + 5) // 2), 2 ** ((i + 5) // 2)) for i in range(2 * log2 - 3)}
 
-    def layer(scope, k, cin, cout, noise=True):
-        syn[f"{scope}/weight"] = f32(k, k, cin, cout)
+    def layer(scope, k, cin, cout, noise=True):  # ToRGB (no noise) weights are small: images about [-1, 1]
+        syn[f"{scope}/weight"] = f32(k, k, cin, cout, scale=1.0 if noise else 0.1)
         syn[f"{scope}/mod_weight"], syn[f"{scope}/mod_bias"] = f32(w, cin), f32(cin, scale=0.5)
         if noise:
             syn[f"{scope}/noise_strength"] = f32(scale=0.5)
@@ -199,7 +199,8 @@ def tf1_discriminator_variables(kw: dict, rng: np.random.RandomState) -> Dict[st
     return v
 
 
-def tf1_pickle(g_kwargs: dict, d_kwargs: dict, seed: int = 0, protocol: int = 3) -> Tuple[bytes, dict]:
+def tf1_pickle(g_kwargs: dict, d_kwargs: dict, seed: int = 0, protocol: int = 3, g_func: str = "G_main",
+               d_func: str = "D_stylegan2", source: str = TF1_SOURCE) -> Tuple[bytes, dict]:
     """A (G, D, Gs) pickle and the variables it holds: {'G': {full name: array}, 'D': ..., 'Gs': ...}."""
     rng = np.random.RandomState(seed)
     nets, flat = [], {}
@@ -207,15 +208,16 @@ def tf1_pickle(g_kwargs: dict, d_kwargs: dict, seed: int = 0, protocol: int = 3)
     for name in ("G", "D", "Gs"):
         if name == "D":
             v = tf1_discriminator_variables(d_kwargs, rng)
-            nets.append(tf_network(name, "D_stylegan2", d_kwargs, v))
+            nets.append(tf_network(name, d_func, d_kwargs, v, source=source))
             flat[name] = v
             continue
         groups = tf1_generator_variables(g_kwargs, rng)
         comps = {
-            "mapping": tf_network(f"{name}_mapping", "G_mapping", {**g_kwargs, "dlatent_broadcast": num_ws}, groups["mapping"]),
-            "synthesis": tf_network(f"{name}_synthesis", "G_synthesis_stylegan2", g_kwargs, groups["synthesis"]),
+            "mapping": tf_network(f"{name}_mapping", "G_mapping", {**g_kwargs, "dlatent_broadcast": num_ws},
+                                  groups["mapping"], source=source),
+            "synthesis": tf_network(f"{name}_synthesis", "G_synthesis_stylegan2", g_kwargs, groups["synthesis"], source=source),
         }
-        nets.append(tf_network(name, "G_main", g_kwargs, groups[""], comps))
+        nets.append(tf_network(name, g_func, g_kwargs, groups[""], comps, source=source))
         flat[name] = {(f"{p}/" if p else "") + k: val for p, group in groups.items() for k, val in group.items()}
     return dumps(tuple(nets), protocol), flat
 
@@ -377,7 +379,8 @@ def ada_generator_state(kw: dict, rng: np.random.RandomState) -> Dict[str, np.nd
             layer(f"{p}.conv0", ch(r // 2), ch(r), r)
         layer(f"{p}.conv1", ch(r), ch(r), r)
         if arch == "skip" or k == log2:
-            sd[f"{p}.torgb.weight"], sd[f"{p}.torgb.bias"] = f32(kw["img_channels"], ch(r), 1, 1), f32(kw["img_channels"], scale=0.5)
+            sd[f"{p}.torgb.weight"] = f32(kw["img_channels"], ch(r), 1, 1, scale=0.1)  # images about [-1, 1]
+            sd[f"{p}.torgb.bias"] = f32(kw["img_channels"], scale=0.2)
             sd[f"{p}.torgb.affine.weight"], sd[f"{p}.torgb.affine.bias"] = f32(ch(r), w), (1 + rng.randn(ch(r)) * 0.5).astype(np.float32)
         if arch == "resnet" and k > 2:
             sd[f"{p}.skip.weight"], sd[f"{p}.skip.resample_filter"] = f32(ch(r), ch(r // 2), 1, 1), _resample(s.get("resample_filter", (1, 3, 3, 1)))
