@@ -238,11 +238,11 @@ class _StorageMark:
     pass
 
 
-def torch_storage_bytes(flat: np.ndarray, key: str = "94374005036816") -> bytes:
+def torch_storage_bytes(flat: np.ndarray, key: str = "94374005036816", storage_type: Optional[str] = None) -> bytes:
     """The legacy torch.save stream of one storage, as ``TypedStorage.__reduce__`` embeds it."""
     mark = _StorageMark()
     sys_info = dict(protocol_version=TORCH_PROTOCOL, little_endian=True, type_sizes=dict(short=2, int=4, long=4))
-    pid = ("storage", Global("torch", _STORAGE_TYPES[flat.dtype]), key, "cpu", flat.size, None)
+    pid = ("storage", Global("torch", storage_type or _STORAGE_TYPES[flat.dtype]), key, "cpu", flat.size, None)
     out = dumps(TORCH_MAGIC, 2) + dumps(TORCH_PROTOCOL, 2) + dumps(sys_info, 2)
     out += dumps(mark, 2, persistent_id=lambda obj: pid if obj is mark else None) + dumps([key], 2)
     return out + np.int64(flat.size).tobytes() + np.ascontiguousarray(flat).tobytes()

@@ -218,6 +218,13 @@ def _encode(text: Any, encoding: Any = None) -> bytes:
     return text.encode("latin-1")
 
 
+def _empty_bytes(*args: Any) -> bytes:
+    """``bytes()``: how protocol 2 stores empty bytes."""
+    if args:
+        raise UnsafePickleError("refusing bytes(...) with arguments")
+    return b""
+
+
 def _new_set(items: Any = ()) -> set:
     return set(_check_hashables(items))
 
@@ -417,6 +424,8 @@ _GLOBALS: Dict[Tuple[str, str], Any] = dict(
         _fn("__builtin__", "set", _new_set),  # Python 3 writes protocol 2 with Python 2 names
         _fn("__builtin__", "frozenset", _new_frozenset),
         _fn("_codecs", "encode", _encode),
+        _fn("builtins", "bytes", _empty_bytes),
+        _fn("__builtin__", "bytes", _empty_bytes),
         _fn("numpy", "dtype", _DType),
         _fn("numpy.core.multiarray", "_reconstruct", _reconstruct),
         _fn("numpy._core.multiarray", "_reconstruct", _reconstruct),
@@ -500,7 +509,7 @@ def load(file: BinaryIO, what: Optional[str] = None) -> Any:
         raise
     except RecursionError:
         raise UserError(f"{what} is not a network pickle (nested too deeply)") from None
-    except EOFError:
-        raise UserError(f"{what} is truncated or empty (the pickle ends early)") from None
     except Exception as e:  # pickle raises many types for damaged streams
+        if isinstance(e, EOFError) or "truncated" in str(e):
+            raise UserError(f"{what} is truncated (the pickle ends early)") from None
         raise UserError(f"{what} is not a readable pickle ({type(e).__name__}: {e})") from None
