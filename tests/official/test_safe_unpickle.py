@@ -213,3 +213,15 @@ def test_official_objects_come_back_as_data():
     assert [n for n, _ in tf_net.variables] == ["w", "s"] and np.array_equal(tf_net.variables[0][1], np.ones((2, 2)))
     assert isinstance(persistent, PersistentObject) and persistent.class_name == "Generator"
     assert type(persistent.state["_init_kwargs"]["a"]) is dict and persistent.state["_init_kwargs"] == {"a": {"b": 1}}
+
+
+@pytest.mark.parametrize("key", sorted(safe_unpickle._GLOBALS), ids=".".join)
+def test_stand_ins_cannot_be_modified_by_a_stream(key):
+    """BUILD with a (dict, slots) state on a stand-in would otherwise setattr on it."""
+    module, name = key
+    stream = (b"\x80\x02c" + f"{module}\n{name}\n".encode() + b"N}X\x05\x00\x00\x00pwnedK\x01s\x86b.")
+    before = dict(getattr(safe_unpickle._GLOBALS[key], "__dict__", {}))
+    with pytest.raises(UserError):
+        load_bytes(stream)
+    assert not hasattr(safe_unpickle._GLOBALS[key], "pwned")
+    assert dict(getattr(safe_unpickle._GLOBALS[key], "__dict__", {})) == before

@@ -49,7 +49,7 @@ def read(path: str) -> OfficialNetworks:
         return OfficialNetworks(tf1.FORMAT, tf1.read_tf1(data))
     if ada_pytorch.is_ada_pickle(data):
         return OfficialNetworks(ada_pytorch.FORMAT, ada_pytorch.read_ada(data))
-    if isinstance(data, int) and data == safe_unpickle._TORCH_LEGACY_MAGIC:
+    if isinstance(data, int) and data == safe_unpickle.TORCH_LEGACY_MAGIC:
         raise UserError(f"{path} is a torch.save file, not a network pickle")
     raise UserError(
         f"{path} holds a {type(data).__name__}, not NVIDIA networks: expected a StyleGAN2 TF1 pickle "
@@ -75,7 +75,7 @@ def convert(
         if not p.endswith(".keras"):
             raise UserError(f"output {p} must end in .keras")
         if os.path.exists(p) and not overwrite:
-            raise UserError(f"{p} already exists (pass overwrite to replace it)")
+            raise UserError(f"{p} already exists (use --overwrite / overwrite=True to replace it)")
     if len(set(map(os.path.abspath, outputs.values()))) != len(outputs):
         raise UserError("the output paths must differ")
     nets = read(path)

@@ -269,7 +269,7 @@ _TORCH_STORAGE_DTYPES = {
     "ByteStorage": np.dtype("u1"),
     "BoolStorage": np.dtype("?"),
 }
-_TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 _TORCH_LEGACY_PROTOCOL = 1001
 
 
@@ -349,7 +349,7 @@ def _load_torch_storage(data: Any) -> _TorchStorage:
         raise UnsafePickleError("unsupported torch storage encoding (a zip archive); expected torch's legacy stream")
     f.seek(0)
     reader = _StorageUnpickler(f)
-    if reader.load() != _TORCH_LEGACY_MAGIC or reader.load() != _TORCH_LEGACY_PROTOCOL:
+    if reader.load() != TORCH_LEGACY_MAGIC or reader.load() != _TORCH_LEGACY_PROTOCOL:
         raise UnsafePickleError("malformed torch storage: bad magic number or protocol version")
     sys_info = reader.load()
     if not isinstance(sys_info, dict) or sys_info.get("little_endian") is not True:

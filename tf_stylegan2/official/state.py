@@ -45,7 +45,6 @@ class NetworkState:
 
     def build(self) -> keras.Model:
         """Builds our Generator / Discriminator (float32) holding these weights."""
-        keras.utils.set_random_seed(0)  # the initial values are all overwritten; keep building cheap and repeatable
         if isinstance(self.config, GeneratorConfig):
             model = Generator(self.config, name=self.name)
             pairs = _generator_pairs(model)
@@ -160,7 +159,7 @@ def _assign(
         if value is None or tuple(value.shape) != tuple(variable.shape):
             raise UserError(
                 f"{what}: official weight '{name}' has shape {list(tensors[name].shape)}, which does not fit "
-                f"the configuration (expected {list(variable.shape)} here)"
+                f"the network its options describe"
             )
         used.add(name)
         values.append((variable, value.astype(np.float32)))
