@@ -10,12 +10,12 @@ from tf_stylegan2 import official
 from tf_stylegan2.fileio import UserError
 
 
-def kwargs(res=16, g_arch="skip", d_arch="resnet", c_dim=0, clamp=None, mbstd=2, cmap_dim=None):
+def kwargs(res=16, g_arch="skip", d_arch="resnet", c_dim=0, clamp=None, mbstd=2, cmap_dim=None, mbstd_channels=1):
     g = dict(z_dim=16, c_dim=c_dim, w_dim=16, img_resolution=res, img_channels=3, mapping_kwargs=dict(num_layers=2),
              synthesis_kwargs=dict(channel_base=256, channel_max=32, architecture=g_arch, conv_clamp=clamp, num_fp16_res=2))
     d = dict(c_dim=c_dim, img_resolution=res, img_channels=3, architecture=d_arch, channel_base=256, channel_max=32,
              conv_clamp=clamp, num_fp16_res=2, cmap_dim=cmap_dim, block_kwargs=dict(freeze_layers=0),
-             mapping_kwargs=dict(num_layers=2), epilogue_kwargs=dict(mbstd_group_size=mbstd))
+             mapping_kwargs=dict(num_layers=2), epilogue_kwargs=dict(mbstd_group_size=mbstd, mbstd_num_channels=mbstd_channels))
     return g, d
 
 
@@ -30,8 +30,9 @@ def write(tmp_path, g, d, **kw):
     "options",
     [
         dict(),  # the stylegan2-ada default: skip G, resnet D
-        dict(g_arch="resnet", d_arch="skip", c_dim=3, mbstd=4, cmap_dim=8),  # conditional, projection D
+        dict(g_arch="resnet", d_arch="skip", c_dim=3, mbstd=4, cmap_dim=8, mbstd_channels=2),  # conditional, projection D
         dict(res=8, g_arch="orig", d_arch="orig", mbstd=None),  # mbstd over the whole batch
+        dict(res=8, mbstd_channels=0),  # no minibatch-std layer
         dict(c_dim=2, clamp=0.5),  # clamping active at every layer
     ],
 )
@@ -61,7 +62,7 @@ def test_init_kwargs_map_to_our_configs(tmp_path):
     g_kw, d_kw = kwargs(c_dim=3, clamp=256, cmap_dim=8)
     g_kw["mapping_kwargs"].update(lr_multiplier=0.02, w_avg_beta=0.99, embed_features=12, layer_features=20)
     d_kw["mapping_kwargs"].update(embed_features=6, layer_features=10)
-    d_kw["epilogue_kwargs"].update(mbstd_num_channels=2)
+    d_kw["epilogue_kwargs"].update(mbstd_num_channels=2)  # (also exercised numerically above)
     path, _ = write(tmp_path, g_kw, d_kw)
     nets = official.read(path).networks
     g, d = nets["G_ema"].config, nets["D"].config

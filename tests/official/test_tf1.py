@@ -24,11 +24,12 @@ def write(tmp_path, g_kw, d_kw, **kwargs):
 
 
 @pytest.mark.parametrize(
-    "g_arch, d_arch, mbstd",
-    [("skip", "resnet", 2), ("resnet", "skip", 4), ("orig", "orig", 0)],  # configs E/F are skip + resnet
+    "g_arch, d_arch, mbstd, mbstd_features",
+    [("skip", "resnet", 2, 1), ("resnet", "skip", 4, 2), ("orig", "orig", 0, 1)],  # configs E/F are skip + resnet
 )
-def test_generator_and_discriminator_match_tf1(tmp_path, g_arch, d_arch, mbstd):
-    g_kw, d_kw = dict(G_KW, architecture=g_arch), dict(D_KW, architecture=d_arch, mbstd_group_size=mbstd)
+def test_generator_and_discriminator_match_tf1(tmp_path, g_arch, d_arch, mbstd, mbstd_features):
+    g_kw = dict(G_KW, architecture=g_arch)
+    d_kw = dict(D_KW, architecture=d_arch, mbstd_group_size=mbstd, mbstd_num_features=mbstd_features)
     path, v = write(tmp_path, g_kw, d_kw)
     nets = official.read(path)
     z = np.random.RandomState(1).randn(4, 16)
