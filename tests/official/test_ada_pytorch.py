@@ -1,5 +1,7 @@
 """stylegan2-ada-pytorch pickles: our imported networks compute what ada's definition computes."""
 
+import os
+
 import numpy as np
 import nvidia_ref as ref
 import official_pickles as op
@@ -126,13 +128,20 @@ def test_weights_that_do_not_fit_the_options_are_refused(tmp_path):
             nets.networks["G_ema"].build()
 
 
-def test_missing_networks_are_refused(tmp_path):
+def test_missing_networks(tmp_path):
     g, d = kwargs()
-    D = op.module_tree("Discriminator", op.ada_discriminator_state(d, np.random.RandomState(0)), d)
+    rng = np.random.RandomState(0)
+    D = op.module_tree("Discriminator", op.ada_discriminator_state(d, rng), d)
+    G = op.module_tree("Generator", op.ada_generator_state(g, rng), g)
     path = tmp_path / "x.pkl"
-    path.write_bytes(op.dumps({"G": D, "D": D}, 4))
+    path.write_bytes(op.dumps({"G": D, "D": D, "G_ema": G}, 4))
     with pytest.raises(UserError, match="'G' is a Discriminator"):
         official.read(str(path))
-    path.write_bytes(op.dumps({"D": D, "G": op.module_tree("Generator", op.ada_generator_state(g, np.random.RandomState(0)), g)}, 4))
+    path.write_bytes(op.dumps({"D": D, "G": G}, 4))
     with pytest.raises(UserError, match="no stylegan2-ada-pytorch network 'G_ema'"):
         official.read(str(path))
+    path.write_bytes(op.dumps({"G_ema": G}, 4))  # G_ema alone is enough to sample from
+    assert set(official.read(str(path)).networks) == {"G_ema"}
+    with pytest.raises(UserError, match="holds no network 'D'"):
+        official.convert(str(path), str(tmp_path / "G.keras"), out_d=str(tmp_path / "D.keras"))
+    assert sorted(os.listdir(tmp_path)) == ["x.pkl"]

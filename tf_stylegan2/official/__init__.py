@@ -27,7 +27,7 @@ __all__ = ["OfficialNetworks", "NetworkState", "UnsafePickleError", "convert", "
 
 @dataclasses.dataclass
 class OfficialNetworks:
-    """What an official pickle holds: its format and the networks 'G', 'D' and 'G_ema'."""
+    """What an official pickle holds: its format and its networks 'G_ema' (always), 'G' and 'D'."""
 
     format: str
     networks: Dict[str, NetworkState]
@@ -79,6 +79,9 @@ def convert(
     if len(set(map(os.path.abspath, outputs.values()))) != len(outputs):
         raise UserError("the output paths must differ")
     nets = read(path)
+    for key in outputs:
+        if key not in nets.networks:
+            raise UserError(f"{path} holds no network '{key}'")
     models = {key: nets.networks[key].build() for key in outputs}
     for key, p in outputs.items():
         with atomic_path(p, overwrite=overwrite) as tmp:

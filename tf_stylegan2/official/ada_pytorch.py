@@ -40,10 +40,15 @@ def is_ada_pickle(data: Any) -> bool:
 
 
 def read_ada(data: Dict[str, Any]) -> Dict[str, NetworkState]:
-    """``{'G': ..., 'D': ..., 'G_ema': ...}`` from an unpickled stylegan2-ada-pytorch snapshot."""
+    """``{'G': ..., 'D': ..., 'G_ema': ...}`` from an unpickled stylegan2-ada-pytorch snapshot.
+
+    G_ema is required; G and D are read when present (some shared pickles keep only G_ema).
+    """
     networks = {}
     for key, expected in (("G", "Generator"), ("D", "Discriminator"), ("G_ema", "Generator")):
         obj = data.get(key)
+        if obj is None and key != "G_ema":
+            continue
         if not isinstance(obj, PersistentObject):
             raise UserError(f"the pickle has no stylegan2-ada-pytorch network '{key}'")
         if "class SynthesisInput" in obj.module_src:
