@@ -8,6 +8,11 @@ import keras
 import tensorflow as tf
 
 
+# Gain of each branch of a resnet block, so that the sum keeps unit variance. A Python float on
+# purpose: Keras turns numpy scalars passed to a layer call into tensors.
+SQRT_HALF = 0.5**0.5
+
+
 class StyleGANLayer(keras.layers.Layer):
     """A Keras layer that casts explicitly instead of relying on Keras autocasting.
 

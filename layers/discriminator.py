@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from custom_ops import downsample2d, setup_filter
-from layers.base import StyleGANLayer
+from layers.base import SQRT_HALF, StyleGANLayer
 from layers.equalized import EqualizedConv2D, EqualizedDense
 from layers.minibatch_std import MinibatchStd
 from layers.synthesis import check_architecture
@@ -84,9 +84,9 @@ class DiscriminatorBlock(StyleGANLayer):
             x = y if x is None else x + y
             img = downsample2d(img, self.filter) if self.architecture == "skip" else None
         if self.skip is not None:
-            y = self.skip(x, gain=np.sqrt(0.5))
+            y = self.skip(x, gain=SQRT_HALF)
             x = self.conv0(x)
-            x = self.conv1(x, gain=np.sqrt(0.5))
+            x = self.conv1(x, gain=SQRT_HALF)
             x = y + x
         else:
             x = self.conv1(self.conv0(x))

@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from custom_ops import bias_act, get_activation, setup_filter, upsample2d
-from layers.base import StyleGANLayer
+from layers.base import SQRT_HALF, StyleGANLayer
 from layers.equalized import EqualizedConv2D
 from layers.modulated_conv import ModulatedConv2D
 from layers.noise import NoiseInjection, check_noise_mode
@@ -197,9 +197,9 @@ class SynthesisBlock(StyleGANLayer):
             x = self.to_compute(x)
             kw = dict(noise_mode=noise_mode, fused_modconv=fused_modconv)
             if self.skip is not None:
-                y = self.skip(x, gain=np.sqrt(0.5))
+                y = self.skip(x, gain=SQRT_HALF)
                 x = self.conv0(x, ws[:, 0], noise_seed=seeds[0], **kw)
-                x = self.conv1(x, ws[:, 1], gain=np.sqrt(0.5), noise_seed=seeds[1], **kw)
+                x = self.conv1(x, ws[:, 1], gain=SQRT_HALF, noise_seed=seeds[1], **kw)
                 x = y + x
             else:
                 x = self.conv0(x, ws[:, 0], noise_seed=seeds[0], **kw)

@@ -40,6 +40,22 @@ def test_shapes_for_every_resolution(res, arch):
     assert np.isfinite(img.numpy()).all() and np.isfinite(logits.numpy()).all()
 
 
+@pytest.mark.parametrize("arch", ["orig", "skip", "resnet"])
+def test_graph_mode_matches_eager(arch):
+    """Training and export run inside tf.function; the traced models compute what eager ones do."""
+    g = Generator(small_g(architecture=arch, c_dim=2))
+    d = Discriminator(small_d(architecture=arch, c_dim=2))
+    _perturb(g)
+    _perturb(d)
+    z, c = tf.random.normal([4, 8]), tf.one_hot([0, 1, 1, 0], 2)
+    run_g = tf.function(lambda z, c: g(z, c, truncation_psi=0.6, truncation_cutoff=3, noise_mode="const"))
+    run_d = tf.function(lambda img, c: d(img, c))
+    img = g(z, c, truncation_psi=0.6, truncation_cutoff=3, noise_mode="const")
+    # Grappler fuses and reorders float32 ops: 2e-6 differences on values up to 4 were measured.
+    np.testing.assert_allclose(run_g(z, c).numpy(), img.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(run_d(img, c).numpy(), d(img, c).numpy(), rtol=1e-5, atol=1e-5)
+
+
 def test_config_f_parameter_counts_match_nvidia():
     """Config F at 1024x1024, trainable parameters only (buffers such as noise_const and w_avg excluded).
 
