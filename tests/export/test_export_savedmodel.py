@@ -173,3 +173,10 @@ def test_uint8_conversion_matches_the_image_writer():
     x = np.concatenate([np.linspace(-1.2, 1.2, 200001, dtype=np.float32),
                         (np.arange(256, dtype=np.float32) + 0.5) / np.float32(127.5) - 1])  # near the ties
     np.testing.assert_array_equal(to_uint8(tf.constant(x)).numpy(), numpy_to_uint8(x))
+
+
+def test_every_weight_is_saved_once(served, tiny):
+    G, _ = tiny
+    saved = tf.train.list_variables(os.path.join(served, "1", "variables", "variables"))
+    shapes = sorted(tuple(shape) for name, shape in saved if name != "_CHECKPOINTABLE_OBJECT_GRAPH")
+    assert shapes == sorted(tuple(v.shape) for v in G.weights)

@@ -118,7 +118,8 @@ def serving_archive(G: Generator) -> keras.export.ExportArchive:
         return G.mapping(z, c, truncation_psi=truncation_psi)
 
     archive = keras.export.ExportArchive()
-    archive.track(G)
+    # No archive.track(G): it would save every weight twice (the Keras variables beside the tf.Variables
+    # that the endpoints capture, which the archive records by itself).
     add_endpoint(
         archive, "generate", ["z", "c", "truncation_psi", "noise_mode", "noise_seed"], specs,
         lambda noise_mode, noise_seed, **kw: {"images": to_uint8(synthesize(G, mapping(**kw), noise_mode, noise_seed))},

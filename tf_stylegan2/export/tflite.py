@@ -58,7 +58,6 @@ def edge_archive(G: Generator) -> keras.export.ExportArchive:
     G = float32_generator(G)
     specs = input_specs(G, batch_size=1)
     archive = keras.export.ExportArchive()
-    archive.track(G)
     add_endpoint(
         archive, "generator", ["z", "c", "truncation_psi"], specs,
         lambda z, truncation_psi, c=None: {"images": G(z, c, truncation_psi=truncation_psi, noise_mode=NOISE_MODE)},
