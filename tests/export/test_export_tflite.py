@@ -44,6 +44,19 @@ def test_every_model_uses_builtin_operators_only(tflite_dir):
         assert {op["op_name"] for op in model.interpreter._get_ops_details()} == set(ops)
 
 
+def test_weights_are_stored_once(tflite_dir, tiny):
+    """Constant buffers hold each weight once, in the file's precision, plus small folded constants
+    (the [in, out] sums of squared weights of the demodulation: 1/9 of a 3x3 weight)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    G, _ = tiny
+    fp32_bytes = 4 * sum(int(np.prod(v.shape)) for v in G.weights)
+    for name, bound in [("generator_fp32", 1.2), ("synthesis_fp32", 1.2), ("generator_fp16", 0.6)]:
+        model = schema.Model.GetRootAs(open(os.path.join(tflite_dir, f"{name}.tflite"), "rb").read(), 0)
+        stored = sum(model.Buffers(i).DataLength() for i in range(model.BuffersLength()))
+        assert stored <= bound * fp32_bytes, (name, stored, fp32_bytes)
+
+
 def test_guard_rejects_select_tf_ops_and_weightless_models(tmp_path):
     class SixD(tf.Module):
         @tf.function(input_signature=[tf.TensorSpec([1, 2, 1, 2, 1, 3])])
