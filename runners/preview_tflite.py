@@ -42,7 +42,8 @@ def main() -> None:
     print(f"latency per image: mean {ms.mean():.2f} ms, median {np.median(ms):.2f} ms, min {ms.min():.2f} ms "
           f"({len(seeds)} images, {FLAGS.threads} thread(s))")
     if result.psnr is not None:
-        print(f"parity with {FLAGS.network}: max abs diff {result.max_abs_diff:.3g}, PSNR {result.psnr:.1f} dB")
+        print(f"parity with {FLAGS.network}: max abs diff {result.max_abs_diff:.3g}, PSNR {result.psnr:.1f} dB "
+              "(images clipped to [-1, 1])")
     print(f"grid -> {FLAGS.out}")
 
 

@@ -15,7 +15,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from export_helpers import assert_quantizes, keras_images
-from tensorflow_serving.apis import predict_pb2
+
+try:
+    from tensorflow_serving.apis import predict_pb2
+except ImportError as e:  # pip cannot say --no-deps inside tests/requirements.txt
+    raise ImportError("tensorflow-serving-api is missing: pip install --no-deps -r tests/requirements-nodeps.txt "
+                      "(make test does)") from e
 
 ATOL = 1e-5
 MODEL_NAME = "stylegan2"

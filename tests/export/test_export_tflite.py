@@ -143,3 +143,11 @@ def test_preview_runner_writes_grid_and_reports(tflite_dir, tiny, tmp_path):
     assert re.search(r"latency per image: mean \d+\.\d+ ms, median \d+\.\d+ ms", r.stdout), r.stdout
     diff = float(re.search(r"max abs diff (\S+),", r.stdout).group(1))
     assert 0 <= diff <= MAX_ABS_DIFF_FP32, r.stdout
+
+
+def test_psnr_of_displayed_images():
+    reference = np.zeros([2, 4, 4, 3], np.float32)
+    assert psnr(reference + 0.02, reference) == pytest.approx(10 * np.log10(4 / 0.02**2))  # 40 dB
+    assert psnr(reference + 0.02, reference + 0.02) == float("inf")
+    saturated = np.full_like(reference, 2.0)
+    assert psnr(saturated + 1.0, saturated) == float("inf")  # both show as white

@@ -180,10 +180,14 @@ class TFLiteModel:
         return self.runner(**feed)["images"]
 
 
-def psnr(images: np.ndarray, reference: np.ndarray, peak_to_peak: float = 2.0) -> float:
-    """Peak signal-to-noise ratio in dB of float images against a reference (range [-1, 1]: peak 2)."""
-    mse = float(np.mean((np.asarray(images, np.float64) - np.asarray(reference, np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10.0 * np.log10(peak_to_peak**2 / mse)
+def psnr(images: np.ndarray, reference: np.ndarray, drange=(-1.0, 1.0)) -> float:
+    """Peak signal-to-noise ratio in dB of the displayed images: both clipped to ``drange`` (what
+    ``to_uint8`` shows), peak = the range's width. Errors where both saturate are invisible and
+    not counted; a randomly initialised generator saturates about half of its pixels."""
+    lo, hi = drange
+    a, b = (np.clip(np.asarray(x, np.float64), lo, hi) for x in (images, reference))
+    mse = float(np.mean((a - b) ** 2))
+    return float("inf") if mse == 0 else 10.0 * np.log10((hi - lo) ** 2 / mse)
 
 
 @dataclasses.dataclass
