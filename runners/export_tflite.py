@@ -16,7 +16,8 @@ from runners import cli
 
 flags.DEFINE_string("network", None, "Generator to export (anything checkpoint.load_generator reads).", required=True)
 flags.DEFINE_string("outdir", None, "Directory for the .tflite files.", required=True)
-flags.DEFINE_list("models", ["generator", "synthesis"], "Which models: generator (z -> image), synthesis (ws -> image).")
+flags.DEFINE_list("models", ["generator", "synthesis"],
+                  "Which models: generator (z -> image), synthesis (ws -> image).")
 flags.DEFINE_list("quantize", ["fp32", "fp16", "int8"], "Weight formats: fp32, fp16, int8 (dynamic range).")
 flags.DEFINE_bool("overwrite", False, "Replace existing .tflite files (otherwise they are an error).")
 FLAGS = flags.FLAGS

@@ -43,7 +43,8 @@ def test_preview_with_a_generator_of_another_resolution(tflite_dir, tmp_path):
     out = tmp_path / "p.png"
     r = run_runner("preview_tflite", f"--model={os.path.join(tflite_dir, 'generator_fp32.tflite')}",
                    f"--network={other}", f"--out={out}")
-    assert_one_line_error(r, "preview_tflite", "makes 16x16x3 images with c_dim=0, but the generator makes 8x8x3")
+    message = "makes 16x16x3 images from inputs truncation_psi [], z [1, 8], but the generator makes 8x8x3"
+    assert_one_line_error(r, "preview_tflite", message)
     assert not out.exists()
 
 

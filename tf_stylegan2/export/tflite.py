@@ -132,7 +132,8 @@ def export_tflite(
     bad = [m for m in models if m not in MODELS] + [q for q in quantizations if q not in QUANTIZATIONS]
     if bad or not models or not quantizations:
         raise UserError(
-            f"bad model or quantization {bad or '(none given)'}; models: {list(MODELS)}, quantizations: {list(QUANTIZATIONS)}"
+            f"bad model or quantization {bad or '(none given)'}; "
+            f"models: {list(MODELS)}, quantizations: {list(QUANTIZATIONS)}"
         )
     targets = {file_name(m, q): os.path.join(outdir, file_name(m, q)) for m in models for q in quantizations}
     taken = [p for p in targets.values() if os.path.exists(p)]
@@ -171,7 +172,7 @@ class TFLiteModel:
             raise UserError(f"{path} is not a tf-stylegan2 export: signatures {sorted(signatures)}")
         self.kind = kinds[0]
         self.runner = self.interpreter.get_signature_runner(self.kind)
-        self.input_shapes = {n: tuple(d["shape"]) for n, d in self.runner.get_input_details().items()}
+        self.input_shapes = {n: tuple(int(s) for s in d["shape"]) for n, d in self.runner.get_input_details().items()}
         _, self.resolution, _, self.img_channels = self.runner.get_output_details()["images"]["shape"]
         self.c_dim = self.input_shapes["c"][1] if "c" in self.input_shapes else 0
 
@@ -201,6 +202,10 @@ class Preview:
     psnr: Optional[float] = None
 
 
+def _shapes(shapes: Dict[str, tuple]) -> str:
+    return ", ".join(f"{n} {list(shape)}" for n, shape in sorted(shapes.items()))
+
+
 def preview(
     model: TFLiteModel,
     seeds: Sequence[int],
@@ -217,12 +222,13 @@ def preview(
         raise UserError(f"{model.path} is a synthesis model: give the generator (--network) for the mapping")
     if G is not None:
         G = float32_generator(G)
-        expected = (model.resolution, model.img_channels, model.c_dim)
-        if (G.img_resolution, G.img_channels, G.c_dim) != expected:
+        specs = input_specs(G, batch_size=1)
+        theirs = {n: tuple(specs[n].shape) for n in model.input_shapes if n in specs}
+        if (G.img_resolution, G.img_channels) != (model.resolution, model.img_channels) or theirs != model.input_shapes:
             raise UserError(
-                f"{model.path} makes {model.resolution}x{model.resolution}x{model.img_channels} images with "
-                f"c_dim={model.c_dim}, but the generator makes {G.img_resolution}x{G.img_resolution}x"
-                f"{G.img_channels} with c_dim={G.c_dim}: not the same network"
+                f"{model.path} makes {model.resolution}x{model.resolution}x{model.img_channels} images from inputs "
+                f"{_shapes(model.input_shapes)}, but the generator makes {G.img_resolution}x{G.img_resolution}x"
+                f"{G.img_channels} from {_shapes(theirs)}: not the same network"
             )
     z_dim = G.z_dim if G is not None else model.input_shapes["z"][1]
     zs = z_from_seeds(seeds, z_dim)
