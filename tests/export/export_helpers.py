@@ -18,8 +18,8 @@ def tiny_generator(res: int = 16, c_dim: int = 0, seed: int = 1, **kw) -> Genera
     """A small float32 generator whose noise strengths and w_avg are non-zero, so noise modes and
     truncation change the output (a fresh generator has both at zero)."""
     keras.utils.set_random_seed(seed)
-    config = GeneratorConfig(img_resolution=res, z_dim=8, w_dim=8, c_dim=c_dim, channel_base=128, channel_max=16,
-                             mapping=MappingConfig(num_layers=2), **kw)
+    kw = {"mapping": MappingConfig(num_layers=2), **kw}
+    config = GeneratorConfig(img_resolution=res, z_dim=8, w_dim=8, c_dim=c_dim, channel_base=128, channel_max=16, **kw)
     G = Generator(config)
     rng = np.random.RandomState(seed)
     for v in G.weights:

@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 from export_helpers import assert_quantizes, keras_images, tiny_generator
 
-from tf_stylegan2 import Generator
+from tf_stylegan2 import Generator, MappingConfig
 from tf_stylegan2.export.savedmodel import export_savedmodel, float32_generator, to_uint8, versions
 from tf_stylegan2.fileio import UserError
 from tf_stylegan2.images import to_uint8 as numpy_to_uint8
@@ -180,3 +180,10 @@ def test_every_weight_is_saved_once(served, tiny):
     saved = tf.train.list_variables(os.path.join(served, "1", "variables", "variables"))
     shapes = sorted(tuple(shape) for name, shape in saved if name != "_CHECKPOINTABLE_OBJECT_GRAPH")
     assert shapes == sorted(tuple(v.shape) for v in G.weights)
+
+
+def test_generator_without_w_avg_is_refused(tmp_path):
+    G = tiny_generator(res=4, mapping=MappingConfig(num_layers=1, w_avg_beta=None))
+    with pytest.raises(UserError, match="does not track w_avg"):
+        export_savedmodel(G, str(tmp_path / "m"))
+    assert not (tmp_path / "m" / "1").exists()
