@@ -123,10 +123,15 @@ def _upfirdn2d_ref(
     px0, px1, py0, py1 = padding
     in_h, in_w, channels = _check_nhwc(x)
 
-    # Upsample by inserting zeros after every pixel.
-    if upx > 1 or upy > 1:
-        x = tf.reshape(x, [-1, in_h, 1, in_w, 1, channels])
-        x = tf.pad(x, [[0, 0], [0, 0], [0, upy - 1], [0, 0], [0, upx - 1], [0, 0]])
+    # Upsample by inserting zeros after every pixel, one axis at a time with 4-D tensors only:
+    # TFLite's builtin PAD and RESHAPE stop at 4-D (5-D), so the exported models stay builtin-only.
+    if upx > 1:
+        x = tf.reshape(x, [-1, in_w, 1, channels])
+        x = tf.pad(x, [[0, 0], [0, 0], [0, upx - 1], [0, 0]])
+        x = tf.reshape(x, [-1, in_h, in_w * upx, channels])
+    if upy > 1:
+        x = tf.reshape(x, [-1, in_h, 1, in_w * upx * channels])
+        x = tf.pad(x, [[0, 0], [0, 0], [0, upy - 1], [0, 0]])
         x = tf.reshape(x, [-1, in_h * upy, in_w * upx, channels])
 
     # Pad, then crop where the padding is negative.

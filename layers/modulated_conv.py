@@ -30,9 +30,18 @@ def modulate(weight: tf.Tensor, styles: tf.Tensor) -> tf.Tensor:
     return weight[tf.newaxis] * styles[:, tf.newaxis, tf.newaxis, :, tf.newaxis]
 
 
-def demodulation_coefficients(modulated_weight: tf.Tensor) -> tf.Tensor:
-    """``[N, out]``: one over the L2 norm of each output channel's per-sample weights."""
-    return tf.math.rsqrt(tf.reduce_sum(tf.square(modulated_weight), axis=[1, 2, 3]) + 1e-8)
+def demodulation_coefficients(weight: tf.Tensor, styles: tf.Tensor) -> tf.Tensor:
+    """``[N, out]``: one over the L2 norm of each output channel's modulated weights ``modulate(weight, styles)``.
+
+    The squared norm is summed as ``sum_in styles^2 * sum_kh,kw weight^2``, the same terms
+    regrouped: it never forms the ``[N, kh, kw, in, out]`` per-sample weights, and the weight only
+    enters through a ``[in, out]`` reduction, so exporters that fold constants (TFLite) store the
+    convolution weight once instead of twice. (Elementwise rather than a matmul, which GPUs would
+    run in TF32.)
+    """
+    weight_sq = tf.reduce_sum(tf.square(weight), axis=[0, 1])  # [in, out]
+    norm_sq = tf.reduce_sum(tf.square(styles)[:, :, tf.newaxis] * weight_sq[tf.newaxis], axis=1)
+    return tf.math.rsqrt(norm_sq + 1e-8)
 
 
 def modulated_conv2d(
@@ -72,8 +81,7 @@ def modulated_conv2d(
         )
         styles = styles / tf.reduce_max(tf.abs(styles), axis=1, keepdims=True)
 
-    w = modulate(weight, styles) if (demodulate or fused_modconv) else None
-    dcoefs = demodulation_coefficients(w) if demodulate else None
+    dcoefs = demodulation_coefficients(weight, styles) if demodulate else None
 
     if not fused_modconv:
         x = x * tf.cast(styles, x.dtype)[:, tf.newaxis, tf.newaxis, :]
@@ -84,6 +92,7 @@ def modulated_conv2d(
             x = x * tf.cast(dcoefs, x.dtype)[:, tf.newaxis, tf.newaxis, :]
         return x
 
+    w = modulate(weight, styles)
     if demodulate:
         w = w * dcoefs[:, tf.newaxis, tf.newaxis, tf.newaxis, :]
     # Fold the batch into the channels: sample n owns input group n and output group n.

@@ -1,0 +1,1 @@
+"""Exports of a generator: SavedModel for TF Serving, TFLite for phones."""
