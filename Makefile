@@ -8,13 +8,14 @@ PY := $(VENV)/bin/python
 
 .PHONY: demo test
 
-$(VENV)/.ready: requirements.txt tests/requirements.txt
+$(VENV)/.ready: requirements.txt tests/requirements.txt tests/requirements-nodeps.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	@if [ -n "$(TF_PACKAGE)" ]; then \
 	  $(PY) -m pip install --quiet "$(TF_PACKAGE)" && grep -v '^tensorflow-cpu' requirements.txt > $(VENV)/requirements.txt; \
 	else cp requirements.txt $(VENV)/requirements.txt; fi
 	$(PY) -m pip install --quiet -r $(VENV)/requirements.txt -r tests/requirements.txt
+	$(PY) -m pip install --quiet --no-deps -r tests/requirements-nodeps.txt
 	touch $@
 
 demo: $(VENV)/.ready

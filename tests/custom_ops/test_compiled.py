@@ -153,3 +153,22 @@ def test_networks_compute_the_same_with_compiled_kernels():
         results[impl] = [img.numpy(), loss.numpy()] + [g.numpy() for g in grads]
     for a, b in zip(results["custom"], results["ref"]):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_exports_contain_stock_ops_only(tmp_path):
+    """Even with the compiled kernels forced on, a SavedModel for TF Serving holds only stock ops."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    from tf_stylegan2 import Generator, GeneratorConfig, MappingConfig
+    from tf_stylegan2.export.savedmodel import export_savedmodel
+
+    G = Generator(GeneratorConfig(img_resolution=8, z_dim=4, w_dim=4, channel_base=32, channel_max=8,
+                                  mapping=MappingConfig(num_layers=1)))
+    assert loader.use_custom()  # the module's scope forces the compiled kernels
+    path = export_savedmodel(G, str(tmp_path / "serving"))
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString(open(f"{path}/saved_model.pb", "rb").read())
+    graph = proto.meta_graphs[0].graph_def
+    ops = {n.op for n in graph.node} | {n.op for f in graph.library.function for n in f.node_def}
+    assert "DepthwiseConv2dNative" in ops  # the reference upfirdn2d is there
+    assert not [op for op in ops if op.startswith("StyleGAN2")]

@@ -32,6 +32,7 @@ from typing import Callable, Dict, List, Optional
 import keras
 import tensorflow as tf
 
+from custom_ops.loader import implementation
 from layers.noise import NOISE_MODES
 from tf_stylegan2.fileio import UserError, atomic_path
 from tf_stylegan2.networks import Generator
@@ -158,7 +159,9 @@ def export_savedmodel(
     path = os.path.join(model_base, str(version))
     if os.path.exists(path) and not overwrite:
         raise UserError(f"{path} already exists: version {version} is taken (use --overwrite to replace it)")
-    archive = serving_archive(G)
-    with atomic_path(path, overwrite=overwrite) as tmp:
-        archive.write_out(tmp, verbose=False)
+    # Stock ops only: TF Serving cannot run the compiled kernels of custom_ops.
+    with implementation("ref"):
+        archive = serving_archive(G)
+        with atomic_path(path, overwrite=overwrite) as tmp:
+            archive.write_out(tmp, verbose=False)
     return path

@@ -36,6 +36,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from custom_ops.loader import implementation
 from tf_stylegan2.export.savedmodel import add_endpoint, float32_generator, input_specs
 from tf_stylegan2.fileio import UserError, atomic_path
 from tf_stylegan2.images import to_uint8
@@ -139,10 +140,10 @@ def export_tflite(
     taken = [p for p in targets.values() if os.path.exists(p)]
     if taken and not overwrite:
         raise UserError(f"{taken[0]} already exists (use --overwrite to replace it)")
-    archive = edge_archive(G)
     with tempfile.TemporaryDirectory(prefix="tflite-export-") as tmp:
         saved_model = os.path.join(tmp, "saved_model")
-        archive.write_out(saved_model, verbose=False)
+        with implementation("ref"):  # builtin TFLite ops only, never the compiled kernels
+            edge_archive(G).write_out(saved_model, verbose=False)
         for m in models:
             for q in quantizations:
                 flatbuffer = convert(saved_model, m, q)
