@@ -42,6 +42,8 @@ MODE_CHANNELS = {"L": 1, "RGB": 3}  # the pixel formats a training dataset may h
 
 @dataclasses.dataclass(frozen=True)
 class DatasetInfo:
+    """What the training loop needs to know about a dataset to build matching networks."""
+
     name: str  # folder/zip basename or the builtin name, e.g. 'shapes32'
     path: str  # what the user passed
     num_images: int
@@ -203,7 +205,8 @@ def sample_order(positions: tf.Tensor, num_images: int, seed: int, shuffle: bool
 class ImageDataset:
     """Images (uint8, decoded in memory or on the fly) with their labels; ``tf_dataset`` streams them.
 
-    ``labels``: float32 ``[N, c_dim]`` (one-hot class labels), ``images(indices)``: uint8 NHWC.
+    ``labels``: float32 ``[N, c_dim]`` (one-hot for class labels; ``[N, 0]`` without labels),
+    ``images(indices)``: uint8 ``[len(indices), R, R, C]``.
     """
 
     def __init__(

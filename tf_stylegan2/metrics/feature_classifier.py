@@ -40,10 +40,16 @@ def _build(resolution: int, channels: int, c_dim: int, seed: int) -> keras.Model
 
 
 class FeatureClassifier:
-    """The trained network; ``features`` and ``predict`` take uint8 NHWC images."""
+    """The trained network; ``features`` and ``predict`` take uint8 NHWC images.
 
-    def __init__(self, model: keras.Model):
+    Features are standardised per dimension with the statistics of the training images (``shift``,
+    ``scale``), so distances have a fixed scale and KID's kernel (x . y / F + 1)^3 sees unit-sized
+    features, as it does with Inception features.
+    """
+
+    def __init__(self, model: keras.Model, shift: np.ndarray, scale: np.ndarray):
         self.model = model
+        self.shift, self.scale = shift, scale
         self._forward = tf.function(lambda x: model(tf.cast(x, tf.float32) / 127.5 - 1.0), reduce_retracing=True)
 
     @property
@@ -58,8 +64,8 @@ class FeatureClassifier:
         return np.concatenate(out).astype(np.float64)
 
     def features(self, images: np.ndarray) -> np.ndarray:
-        """float64 ``[N, FEATURE_DIM]`` penultimate-layer features."""
-        return self._outputs(images, 0)
+        """float64 ``[N, FEATURE_DIM]`` standardised penultimate-layer features."""
+        return (self._outputs(images, 0) - self.shift) / self.scale
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         """int ``[N]`` predicted classes."""
@@ -102,4 +108,6 @@ def train_feature_classifier(
     for _ in range(steps):
         batch = rs.randint(0, len(indices), batch_size)
         step(tf.constant(images[batch]), tf.constant(classes[batch]))
-    return FeatureClassifier(model)
+    raw = FeatureClassifier(model, np.zeros(FEATURE_DIM), np.ones(FEATURE_DIM)).features(images)
+    std = raw.std(axis=0)
+    return FeatureClassifier(model, raw.mean(axis=0), np.where(std > 1e-6, std, 1.0))
