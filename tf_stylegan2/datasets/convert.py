@@ -39,6 +39,8 @@ REPORTED_PER_KIND = 10  # conversions listed one per line; the rest are counted 
 
 @dataclasses.dataclass(frozen=True)
 class ConvertOptions:
+    """How to convert (the flags of runners/dataset_tool.py); invalid values raise UserError."""
+
     resolution: Optional[int] = None  # output size; None: keep the size (transform 'none' only)
     transform: str = "center-crop"  # center-crop | center-crop-wide (letterbox) | none
     channels: int = 3  # 3 (RGB) or 1 (grayscale)
@@ -71,6 +73,8 @@ class ConvertOptions:
 
 @dataclasses.dataclass
 class ConvertReport:
+    """What a conversion wrote and which files it converted or skipped."""
+
     num_images: int
     resolution: int
     channels: int
@@ -206,7 +210,7 @@ class _Converter:
             image = image.crop(((w - s) // 2, (h - s) // 2, (w + s) // 2, (h + s) // 2))
             return np.asarray(image.resize((r, r), Image.LANCZOS) if s != r else image)
         # center-crop-wide: keep the whole width; a wide image is letterboxed between black bars.
-        band = int(np.round(r * h / w))
+        band = max(1, int(np.round(r * h / w)))
         canvas = Image.new(image.mode, (r, r))
         canvas.paste(image.resize((r, band), Image.LANCZOS), (0, (r - band) // 2))
         return np.asarray(canvas)
