@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 from typing import Optional
 
@@ -32,11 +33,21 @@ def grid(images: np.ndarray, cols: Optional[int] = None) -> np.ndarray:
     return canvas
 
 
-def save_png(path: str, image: np.ndarray) -> None:
-    """Writes an ``[H, W, C]`` uint8 image (C = 1 or 3) as PNG, atomically."""
+def encode_png(image: np.ndarray, compress_level: int = 6) -> bytes:
+    """PNG bytes of an ``[H, W, C]`` uint8 image (C = 1, 3 or 4); for writers that need bytes (zips)."""
     image = np.asarray(image)
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] not in (1, 3, 4):
-        raise ValueError(f"save_png expects [H, W, 1|3|4] uint8, got {image.dtype} {image.shape}")
-    pil = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
+        raise ValueError(f"PNG images must be [H, W, 1|3|4] uint8, got {image.dtype} {image.shape}")
+    buffer = io.BytesIO()
+    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(
+        buffer, format="PNG", compress_level=compress_level
+    )
+    return buffer.getvalue()
+
+
+def save_png(path: str, image: np.ndarray) -> None:
+    """Writes an ``[H, W, C]`` uint8 image (C = 1, 3 or 4) as PNG, atomically."""
+    data = encode_png(image)
     with atomic_path(path) as tmp:
-        pil.save(tmp, format="PNG")
+        with open(tmp, "wb") as f:
+            f.write(data)

@@ -1,0 +1,99 @@
+"""The feature classifier of the embedded dataset and the feature distances built on it."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+from scipy.ndimage import gaussian_filter
+
+from tf_stylegan2 import Generator, GeneratorConfig, MappingConfig
+from tf_stylegan2.data import open_dataset
+from tf_stylegan2.fileio import UserError
+from tf_stylegan2.metrics import (
+    feature_frechet_distance,
+    feature_kernel_distance,
+    frechet_distance,
+    generator_source,
+    mean_cov,
+    real_features,
+    train_feature_classifier,
+)
+
+SPLIT = np.random.RandomState(123).permutation(10000)
+TRAIN, HELD_OUT = np.sort(SPLIT[:5000]), np.sort(SPLIT[5000:])
+
+
+@pytest.fixture(scope="module")
+def shapes():
+    return open_dataset("builtin:shapes32")
+
+
+@pytest.fixture(scope="module")
+def classifier(shapes):
+    return train_feature_classifier(shapes, train_indices=TRAIN)
+
+
+def test_classifies_held_out_images(shapes, classifier):
+    accuracy = np.mean(classifier.predict(shapes.images(HELD_OUT)) == shapes.labels[HELD_OUT].argmax(axis=1))
+    assert accuracy > 0.95, accuracy
+
+
+def test_fd_small_between_real_halves_and_large_for_blur_and_noise(shapes, classifier):
+    half_a, half_b = shapes.images(HELD_OUT[:2000]), shapes.images(HELD_OUT[2000:4000])
+    stats_a = mean_cov(classifier.features(half_a))
+    blurred = np.rint(gaussian_filter(half_b.astype(np.float64), sigma=(0, 1.5, 1.5, 0))).astype(np.uint8)
+    noise = np.random.RandomState(0).randint(0, 256, half_b.shape).astype(np.uint8)
+    fd_real = frechet_distance(*stats_a, *mean_cov(classifier.features(half_b)))
+    fd_blur = frechet_distance(*stats_a, *mean_cov(classifier.features(blurred)))
+    fd_noise = frechet_distance(*stats_a, *mean_cov(classifier.features(noise)))
+    assert 0 < fd_real < fd_blur / 20 and fd_blur < fd_noise, (fd_real, fd_blur, fd_noise)
+
+
+def test_training_is_deterministic(shapes):
+    a = train_feature_classifier(shapes, steps=20, train_indices=TRAIN[:500], seed=4)
+    b = train_feature_classifier(shapes, steps=20, train_indices=TRAIN[:500], seed=4)
+    c = train_feature_classifier(shapes, steps=20, train_indices=TRAIN[:500], seed=5)
+    for va, vb in zip(a.model.weights, b.model.weights):
+        np.testing.assert_array_equal(va.numpy(), vb.numpy())
+    assert not np.array_equal(a.model.weights[0].numpy(), c.model.weights[0].numpy())
+
+
+def test_sources_arrays_floats_and_functions_agree(shapes, classifier):
+    images = shapes.images(HELD_OUT[:300])
+    as_float = images.astype(np.float32) / 127.5 - 1.0 + 0.001  # [-1, 1], rounded back to these pixels
+    chunks = iter([as_float[:128], as_float[128:256], as_float[256:]])
+    fd_uint8 = feature_frechet_distance(images, shapes, classifier, 300, seed=3)
+    assert feature_frechet_distance(as_float, shapes, classifier, 300, seed=3) == fd_uint8
+    from_function = feature_frechet_distance(lambda n: next(chunks), shapes, classifier, 300, seed=3)
+    assert from_function == pytest.approx(fd_uint8, rel=1e-12)
+    real = real_features(shapes, classifier, 300, seed=3)
+    assert fd_uint8 == frechet_distance(*mean_cov(classifier.features(images)), *mean_cov(real))
+    kid = feature_kernel_distance(images, shapes, classifier, 300, seed=3, num_subsets=10)
+    kid_noise = feature_kernel_distance(np.zeros_like(images), shapes, classifier, 300, seed=3, num_subsets=10)
+    assert abs(kid) < kid_noise / 20
+
+
+def test_generator_source_is_reproducible_and_conditional(shapes, classifier):
+    cfg = GeneratorConfig(img_resolution=32, z_dim=8, w_dim=8, c_dim=4, channel_base=128, channel_max=16,
+                          mapping=MappingConfig(num_layers=2))
+    G = Generator(cfg)
+    first, second = generator_source(G, shapes, seed=1), generator_source(G, shapes, seed=1)
+    a = np.concatenate([first(5), first(3)])
+    b = np.concatenate([second(5), second(3)])
+    assert a.shape == (8, 32, 32, 3)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(generator_source(G, shapes, seed=2)(5), a[:5])
+    fd = feature_frechet_distance(generator_source(G, shapes, seed=1), shapes, classifier, 200)
+    assert fd > feature_frechet_distance(shapes.images(HELD_OUT[:200]), shapes, classifier, 200)
+    with pytest.raises(UserError, match="c_dim 3"):
+        generator_source(Generator(dataclasses.replace(cfg, c_dim=3)), shapes)
+
+
+def test_needs_class_labels(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "u").mkdir()
+    Image.new("RGB", (4, 4)).save(tmp_path / "u" / "a.png")
+    Image.new("RGB", (4, 4)).save(tmp_path / "u" / "b.png")
+    with pytest.raises(UserError, match="needs class labels"):
+        train_feature_classifier(open_dataset(str(tmp_path / "u")))
