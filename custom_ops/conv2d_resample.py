@@ -13,7 +13,14 @@ from typing import Optional
 import numpy as np
 import tensorflow as tf
 
-from custom_ops.upfirdn2d import Padding, filter_size, parse_padding, upfirdn2d
+from custom_ops.upfirdn2d import (
+    Padding,
+    add_padding,
+    downsample_padding,
+    parse_padding,
+    upfirdn2d,
+    upsample_padding,
+)
 
 
 def _weight_shape(w: tf.Tensor):
@@ -91,21 +98,13 @@ def conv2d_resample(
         raise ValueError(
             f"conv2d_resample: input has {x.shape[-1]} channels, weight {w.shape} with groups={groups}"
         )
-    fw, fh = filter_size(f)
-    px0, px1, py0, py1 = parse_padding(padding)
-
     # The filter's own footprint adds to the padding.
+    pads = list(parse_padding(padding))
     if up > 1:
-        px0 += (fw + up - 1) // 2
-        px1 += (fw - up) // 2
-        py0 += (fh + up - 1) // 2
-        py1 += (fh - up) // 2
+        pads = add_padding(pads, upsample_padding(f, up))
     if down > 1:
-        px0 += (fw - down + 1) // 2
-        px1 += (fw - down) // 2
-        py0 += (fh - down + 1) // 2
-        py1 += (fh - down) // 2
-    pads = [px0, px1, py0, py1]
+        pads = add_padding(pads, downsample_padding(f, down))
+    px0, px1, py0, py1 = pads
 
     # 1x1 kernel and downsampling only: downsample first, then convolve fewer pixels.
     if kw == 1 and kh == 1 and down > 1 and up == 1:

@@ -15,7 +15,7 @@ of StyleGAN2: every up/down-sampling step in the networks is one call of it. Fil
 
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import tensorflow as tf
@@ -55,6 +55,26 @@ def filter_size(f: Optional[np.ndarray]) -> Tuple[int, int]:
     if f is None:
         return 1, 1
     return int(f.shape[-1]), int(f.shape[0])
+
+
+def upsample_padding(f: Optional[np.ndarray], up: Scaling) -> Tuple[int, int, int, int]:
+    """Padding ``(x0, x1, y0, y1)`` that centres the filter's footprint when upsampling by ``up``,
+    so that the output is exactly ``up`` times the input."""
+    upx, upy = parse_scaling(up)
+    fw, fh = filter_size(f)
+    return (fw + upx - 1) // 2, (fw - upx) // 2, (fh + upy - 1) // 2, (fh - upy) // 2
+
+
+def downsample_padding(f: Optional[np.ndarray], down: Scaling) -> Tuple[int, int, int, int]:
+    """Padding ``(x0, x1, y0, y1)`` that centres the filter's footprint when downsampling by ``down``."""
+    downx, downy = parse_scaling(down)
+    fw, fh = filter_size(f)
+    return (fw - downx + 1) // 2, (fw - downx) // 2, (fh - downy + 1) // 2, (fh - downy) // 2
+
+
+def add_padding(a: Sequence[int], b: Sequence[int]) -> List[int]:
+    """Element-wise sum of two ``(x0, x1, y0, y1)`` paddings."""
+    return [int(i) + int(j) for i, j in zip(a, b)]
 
 
 def setup_filter(
@@ -262,14 +282,7 @@ def upsample2d(
 ) -> tf.Tensor:
     """Upsamples ``x`` by ``up`` with filter ``f``: ``[N, H, W, C] -> [N, H*up, W*up, C]`` (+ padding)."""
     upx, upy = parse_scaling(up)
-    px0, px1, py0, py1 = parse_padding(padding)
-    fw, fh = filter_size(f)
-    p = [
-        px0 + (fw + upx - 1) // 2,
-        px1 + (fw - upx) // 2,
-        py0 + (fh + upy - 1) // 2,
-        py1 + (fh - upy) // 2,
-    ]
+    p = add_padding(parse_padding(padding), upsample_padding(f, up))
     # Zero insertion divides the mean by up_x * up_y; the gain restores it.
     return upfirdn2d(x, f, up=up, padding=p, flip_filter=flip_filter, gain=gain * upx * upy)
 
@@ -283,13 +296,5 @@ def downsample2d(
     gain: float = 1.0,
 ) -> tf.Tensor:
     """Downsamples ``x`` by ``down`` with filter ``f``: ``[N, H, W, C] -> [N, H/down, W/down, C]``."""
-    downx, downy = parse_scaling(down)
-    px0, px1, py0, py1 = parse_padding(padding)
-    fw, fh = filter_size(f)
-    p = [
-        px0 + (fw - downx + 1) // 2,
-        px1 + (fw - downx) // 2,
-        py0 + (fh - downy + 1) // 2,
-        py1 + (fh - downy) // 2,
-    ]
+    p = add_padding(parse_padding(padding), downsample_padding(f, down))
     return upfirdn2d(x, f, down=down, padding=p, flip_filter=flip_filter, gain=gain)
