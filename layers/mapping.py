@@ -134,12 +134,21 @@ class MappingNetwork(StyleGANLayer):
         layer_mask = tf.range(self.num_ws) < tf.cast(truncation_cutoff, tf.int32)
         return tf.where(layer_mask[tf.newaxis, :, tf.newaxis], truncated, ws)
 
-    def update_w_avg(self, w: tf.Tensor) -> None:
-        """Moves ``w_avg`` towards the batch mean of ``w [N, w_dim]``: ``w_avg <- mean + beta (w_avg - mean)``."""
+    def moved_w_avg(self, w: tf.Tensor) -> tf.Tensor:
+        """``w_avg`` moved towards the batch mean of ``w [N, w_dim]``: ``mean + beta (w_avg - mean)``.
+
+        Returned rather than assigned, so that a training step can compute it inside an XLA
+        cluster and assign it outside (under a distribution strategy the assignment averages the
+        replicas' values, which needs a cross-replica merge XLA cannot hold).
+        """
         if self.w_avg is None:
             raise ValueError(f"{self.name}: w_avg is not tracked (w_avg_beta is None or num_ws is None)")
         mean = tf.reduce_mean(tf.cast(w, tf.float32), axis=0)
-        self.w_avg.assign(mean + self.w_avg_beta * (self.w_avg - mean))
+        return mean + self.w_avg_beta * (tf.convert_to_tensor(self.w_avg) - mean)
+
+    def update_w_avg(self, w: tf.Tensor) -> None:
+        """Assigns :meth:`moved_w_avg`."""
+        self.w_avg.assign(self.moved_w_avg(w))
 
     def get_config(self) -> dict:
         return {

@@ -9,6 +9,9 @@ Sources of the numbers:
     equal ``channel_base`` 16384 and 32768 here (TF1 counts channels per stage, ``2 * base / res``).
   * stylegan2, paper256, paper512, paper1024, cifar, auto: stylegan2-ada-pytorch ``train.py``
     (``cfg_specs``), which also enables mixed precision (4 fp16 resolutions, conv clamp 256).
+  * small (ours): 'auto' with a narrow network (channel_base 2048, channel_max 128, 128-wide z and
+    w), about 1 M parameters per network, so that a CPU trains it on small images in minutes (the
+    README's demo and the tests).
 """
 
 from __future__ import annotations
@@ -165,6 +168,8 @@ class Preset:
     ema_kimg: float
     ema_rampup: Optional[float]
     map_layers: int
+    channel_max: int = 512
+    latent_dim: int = 512  # z_dim = w_dim
     num_fp16_res: int = 4
     conv_clamp: Optional[float] = 256
     g_architecture: str = "skip"
@@ -187,18 +192,21 @@ PRESETS: Dict[str, Preset] = {
         style_mixing_prob=0.0,
     ),
     "auto": Preset(-1, 25000, -1, -1, -1, -1.0, -1.0, -1.0, 0.05, 2),
+    "small": Preset(-1, 25000, -1, -1, 2048, -1.0, -1.0, -1.0, 0.05, 2, channel_max=128, latent_dim=128),
 }
 
 
-def _auto(resolution: int, num_replicas: int) -> Preset:
-    """stylegan2-ada's heuristics for an unseen dataset, from resolution and replica count."""
+def _auto(preset: str, resolution: int, num_replicas: int) -> Preset:
+    """stylegan2-ada's heuristics for an unseen dataset, from resolution and replica count, filling
+    the -1 entries of ``preset`` ('auto' or 'small')."""
     batch = max(min(num_replicas * min(4096 // resolution, 32), 64), num_replicas)
+    spec = PRESETS[preset]
     return dataclasses.replace(
-        PRESETS["auto"],
+        spec,
         ref_replicas=num_replicas,
         batch=batch,
         mbstd=min(batch // num_replicas, 4),
-        channel_base=32768 if resolution >= 512 else 16384,
+        channel_base=spec.channel_base if spec.channel_base > 0 else (32768 if resolution >= 512 else 16384),
         lr=0.002 if resolution >= 1024 else 0.0025,
         gamma=0.0002 * resolution**2 / batch,
         ema_kimg=batch * 10 / 32,
@@ -216,12 +224,15 @@ def resolve(
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; expected one of {sorted(PRESETS)}")
     check_resolution(resolution)
-    spec = _auto(resolution, num_replicas) if preset == "auto" else PRESETS[preset]
+    spec = _auto(preset, resolution, num_replicas) if PRESETS[preset].ref_replicas < 0 else PRESETS[preset]
     g = GeneratorConfig(
         img_resolution=resolution,
         img_channels=img_channels,
         c_dim=c_dim,
+        z_dim=spec.latent_dim,
+        w_dim=spec.latent_dim,
         channel_base=spec.channel_base,
+        channel_max=spec.channel_max,
         num_fp16_res=spec.num_fp16_res,
         conv_clamp=spec.conv_clamp,
         architecture=spec.g_architecture,
@@ -233,6 +244,7 @@ def resolve(
         c_dim=c_dim,
         architecture=spec.d_architecture,
         channel_base=spec.channel_base,
+        channel_max=spec.channel_max,
         num_fp16_res=spec.num_fp16_res,
         conv_clamp=spec.conv_clamp,
         mbstd_group_size=spec.mbstd,

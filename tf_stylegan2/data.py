@@ -24,7 +24,7 @@ import os
 import threading
 import time
 import zipfile
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -270,8 +270,46 @@ class ImageDataset:
         """Infinite, batched, prefetched ``(images float32 [B, R, R, C] in [-1, 1], labels float32
         [B, c_dim] or [B, 0])``; batch k holds stream positions ``start_image + k * B`` to
         ``start_image + k * B + B - 1`` of the sequence described in the module docstring."""
+        stream = self.samples(batch_size, use_labels=use_labels, mirror=mirror, seed=seed, start_image=start_image,
+                              shuffle=shuffle)
+        return stream.map(lambda sample: (sample["img"], sample["c"])).prefetch(tf.data.AUTOTUNE)
+
+    def samples(
+        self,
+        batch_size: int,
+        *,
+        use_labels: bool,
+        mirror: bool,
+        seed: int,
+        start_image: int = 0,
+        shuffle: bool = True,
+        global_batch: Optional[int] = None,
+        shard_offset: int = 0,
+        shard_size: Optional[int] = None,
+        extra: Optional[Callable[[tf.Tensor, tf.Tensor], Dict[str, tf.Tensor]]] = None,
+    ) -> tf.data.Dataset:
+        """Infinite stream of batches of dicts: ``img`` float32 ``[B, R, R, C]`` in [-1, 1], ``c``
+        float32 ``[B, c_dim]`` (``[B, 0]`` without labels), ``pos`` int64 ``[B]`` (stream positions).
+
+        Sharding for data-parallel training: of every ``global_batch`` consecutive positions this
+        stream takes the ``shard_size`` starting at ``shard_offset``, in batches of ``batch_size``
+        (by default the whole global batch, i.e. no sharding). So a worker whose replicas hold
+        global batch slots ``[shard_offset, shard_offset + shard_size)`` reads exactly their images,
+        and one replica's batch does not depend on how many replicas there are.
+
+        ``extra(position, labels)`` adds per-sample entries before batching, from the sample's
+        position (int64 scalar) and the label table (float32 ``[N, c_dim]``): e.g. latents keyed by
+        the position, or the labels of random images for a conditional generator.
+        """
+        global_batch = global_batch or batch_size
+        shard_size = shard_size or global_batch
         if batch_size < 1 or start_image < 0:
             raise UserError(f"batch_size must be >= 1 and start_image >= 0 (got {batch_size}, {start_image})")
+        if shard_size % batch_size or shard_offset < 0 or shard_offset + shard_size > global_batch:
+            raise UserError(
+                f"bad shard: {shard_size} images at offset {shard_offset} of a global batch of {global_batch}, "
+                f"in batches of {batch_size}"
+            )
         if use_labels and self.info.c_dim == 0:
             raise UserError(f"dataset {self.info.path} has no labels (dataset.json) for conditional training")
         n, r, c = self.info.num_images, self.info.resolution, self.info.channels
@@ -279,7 +317,8 @@ class ImageDataset:
 
         # Per image, then batched: flipping single images is several times faster than selecting
         # flipped images within a batch (tf.where over a uint8 batch is slow on CPU).
-        def image(position: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
+        def sample(i: tf.Tensor) -> Dict[str, tf.Tensor]:
+            position = start_image + (i // shard_size) * global_batch + shard_offset + i % shard_size
             indices, flips = sample_order(position[None], n, seed, shuffle)
             index = indices[0]
             if self._cache is not None:
@@ -289,16 +328,19 @@ class ImageDataset:
                 pixels = tf.ensure_shape(pixels, [r, r, c])
             if mirror:
                 pixels = tf.cond(flips[0], lambda: tf.reverse(pixels, axis=[1]), lambda: pixels)
-            return pixels, tf.gather(labels, index)
+            out = {"img": pixels, "c": tf.gather(labels, index), "pos": position}
+            if extra is not None:
+                out.update(extra(position, labels))
+            return out
 
-        def to_float(pixels: tf.Tensor, batch_labels: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
-            return tf.cast(pixels, tf.float32) / 127.5 - 1.0, batch_labels
+        def to_float(batch: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+            return {**batch, "img": tf.cast(batch["img"], tf.float32) / 127.5 - 1.0}
 
-        positions = tf.data.Dataset.range(start_image, np.iinfo(np.int64).max)
-        images = positions.map(image, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        images = tf.data.Dataset.range(np.iinfo(np.int64).max).map(
+            sample, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+        )
         batches = images.batch(batch_size, drop_remainder=True)
-        batches = batches.map(to_float, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        return batches.prefetch(tf.data.AUTOTUNE)
+        return batches.map(to_float, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
 # A tf.data thread that calls into Python after interpreter finalization has begun blocks forever, and
@@ -394,18 +436,30 @@ def _header(source: FileSource, name: str) -> Tuple[str, Tuple[int, int]]:
         raise UserError(f"{source.where(name)}: corrupt or unreadable image ({type(e).__name__}: {e})") from None
 
 
-def dataset_grid(dataset: ImageDataset, cols: int = 8, rows: int = 8) -> np.ndarray:
-    """uint8 ``[rows' * R, cols * R, C]`` preview: for class-labelled datasets one row per class (its
-    first ``cols`` images, blank cells if it has fewer) for the first ``rows`` classes, otherwise the
-    first ``rows * cols`` images."""
+def is_class_labelled(dataset: ImageDataset) -> bool:
+    """True when every label is one-hot (class labels), as the feature classifier and grids need."""
     labels = dataset.labels
-    if not (labels.shape[1] and np.all(labels.sum(axis=1) == 1)):
-        return grid(dataset.images(np.arange(min(len(dataset), rows * cols))), cols=cols)
-    classes = labels.argmax(axis=1)
-    num_rows = min(rows, labels.shape[1])
-    r, c = dataset.info.resolution, dataset.info.channels
-    cells = np.zeros([num_rows * cols, r, r, c], np.uint8)
-    for k in range(num_rows):
+    return bool(labels.shape[1] and np.all(labels.sum(axis=1) == 1))
+
+
+def grid_indices(dataset: ImageDataset, cols: int = 8, rows: int = 8) -> np.ndarray:
+    """int64 dataset indices of a preview grid, row by row, -1 for a blank cell: for class-labelled
+    datasets one row per class (its first ``cols`` images) for the first ``rows`` classes,
+    otherwise the first ``rows * cols`` images."""
+    if not is_class_labelled(dataset):
+        return np.arange(min(len(dataset), rows * cols), dtype=np.int64)
+    classes = dataset.labels.argmax(axis=1)
+    cells = np.full([min(rows, dataset.labels.shape[1]), cols], -1, np.int64)
+    for k in range(len(cells)):
         members = np.flatnonzero(classes == k)[:cols]
-        cells[k * cols : k * cols + len(members)] = dataset.images(members)
+        cells[k, : len(members)] = members
+    return cells.reshape([-1])
+
+
+def dataset_grid(dataset: ImageDataset, cols: int = 8, rows: int = 8) -> np.ndarray:
+    """uint8 ``[rows' * R, cols * R, C]`` preview of the images at :func:`grid_indices` (blank cells black)."""
+    indices = grid_indices(dataset, cols, rows)
+    r, c = dataset.info.resolution, dataset.info.channels
+    cells = np.zeros([len(indices), r, r, c], np.uint8)
+    cells[indices >= 0] = dataset.images(indices[indices >= 0])
     return grid(cells, cols=cols)

@@ -57,13 +57,24 @@ def generate_images(
     batch_size: int = 16,
 ) -> np.ndarray:
     """``[len(seeds), R, R, C]`` uint8 images for the given seeds."""
-    z = z_from_seeds(seeds, G.z_dim)
-    c = labels(G, class_idx, len(seeds))
+    return render(G, z_from_seeds(seeds, G.z_dim), labels(G, class_idx, len(seeds)), truncation_psi, noise_mode,
+                  batch_size)
+
+
+def render(
+    G: Generator,
+    z: np.ndarray,
+    c: Optional[np.ndarray] = None,
+    truncation_psi: float = 1.0,
+    noise_mode: str = "const",
+    batch_size: int = 16,
+) -> np.ndarray:
+    """``[N, R, R, C]`` uint8 images of latents ``z [N, z_dim]`` (and labels ``c [N, c_dim]``)."""
     run = tf.function(
         lambda z, c: G(z, c, truncation_psi=truncation_psi, noise_mode=noise_mode), reduce_retracing=True
     )
     out = []
-    for i in range(0, len(seeds), batch_size):
+    for i in range(0, len(z), batch_size):
         zb = tf.constant(z[i : i + batch_size])
         cb = None if c is None else tf.constant(c[i : i + batch_size])
         out.append(to_uint8(run(zb, cb).numpy()))

@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tf_stylegan2.data import is_class_labelled
 from tf_stylegan2.fileio import UserError
 
 FEATURE_DIM = 64
@@ -87,7 +88,7 @@ def train_feature_classifier(
     of the CPU kernels) and the metric stays comparable across runs and resumes.
     """
     info = dataset.info
-    if info.c_dim < 2 or not np.all(dataset.labels.sum(axis=1) == 1):
+    if info.c_dim < 2 or not is_class_labelled(dataset):
         raise UserError(f"the feature classifier needs class labels (dataset {info.path} has c_dim {info.c_dim})")
     indices = np.arange(len(dataset)) if train_indices is None else np.asarray(train_indices)
     images = dataset.images(indices)

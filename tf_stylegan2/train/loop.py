@@ -1,0 +1,339 @@
+"""The training loop: strategy, data, networks and state built once, then minibatches, ticks and
+snapshots, as in stylegan2-ada-pytorch's ``training_loop``.
+
+A *tick* ends every ``--tick`` kimg (and after the first minibatch): it prints a progress line and
+writes the tick's mean statistics to ``stats.jsonl`` and TensorBoard. Every ``--snap`` ticks (and at
+the first and the last) a *snapshot* writes the checkpoint, G_ema as ``.keras``, a PNG grid of
+fixed seeds and the metrics. Nothing below this module reads flags; runners/train.py is a shell.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import platform
+import resource
+import time
+from typing import Any, Callable, Dict, Optional
+
+import numpy as np
+import tensorflow as tf
+
+from tf_stylegan2 import checkpoint
+from tf_stylegan2.config import StyleGAN2Config
+from tf_stylegan2.data import ImageDataset, dataset_grid, grid_indices, open_dataset
+from tf_stylegan2.export.savedmodel import float32_generator
+from tf_stylegan2.fileio import UserError, atomic_path, write_text
+from tf_stylegan2.images import grid, save_png
+from tf_stylegan2.metrics.suite import MetricSuite
+from tf_stylegan2.precision import policy_name
+from tf_stylegan2.sampling import render, z_from_seeds
+from tf_stylegan2.train.inputs import distributed_samples
+from tf_stylegan2.train.options import TrainOptions, merge_for_resume, resolve_config, run_description
+from tf_stylegan2.train.state import TrainState, create_state
+from tf_stylegan2.train.step import Trainer
+
+GRID_COLS, GRID_ROWS = 8, 8
+
+
+class TrainingDiverged(UserError):
+    """A loss or a weight became NaN or Inf: the run stops without writing a checkpoint."""
+
+
+def make_strategy() -> tf.distribute.Strategy:
+    """MultiWorkerMirroredStrategy when TF_CONFIG names several tasks, else MirroredStrategy over
+    every visible GPU (the CPU when there is none)."""
+    cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
+    if sum(len(tasks) for tasks in cluster.values()) > 1:
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    gpus = tf.config.list_logical_devices("GPU")
+    return tf.distribute.MirroredStrategy([d.name for d in gpus] if gpus else ["/cpu:0"])
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """The worker that writes files: the only one, the 'chief' task, or worker 0 without a chief."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    return resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in resolver.cluster_spec().as_dict()
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m {seconds % 60:02d}s"
+    if seconds < 86400:
+        return f"{seconds // 3600}h {seconds // 60 % 60:02d}m"
+    return f"{seconds // 86400}d {seconds // 3600 % 24:02d}h"
+
+
+@dataclasses.dataclass
+class Run:
+    """Everything set up for training; :func:`train` runs it."""
+
+    options: TrainOptions
+    cfg: StyleGAN2Config
+    dataset: ImageDataset
+    strategy: tf.distribute.Strategy
+    state: TrainState
+    trainer: Trainer
+    run_dir: Optional[str]  # None on workers that write nothing
+    is_chief: bool
+    resumed_from: Optional[str]
+    metrics: MetricSuite
+    log: Callable[[str], None]
+
+
+def _resume_dir(path: str) -> str:
+    """A run directory, or one of its checkpoint directories -> the run directory."""
+    path = os.path.abspath(path)
+    if os.path.basename(os.path.dirname(path)) == checkpoint.CHECKPOINTS:
+        return os.path.dirname(os.path.dirname(path))
+    return path
+
+
+def _config_differences(stored: Dict[str, Any], new: Dict[str, Any], prefix: str = "") -> list:
+    out = []
+    for key in sorted(set(stored) | set(new)):
+        a, b = stored.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _config_differences(a, b, f"{prefix}{key}.")
+        elif a != b and not (isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and list(a) == list(b)):
+            out.append(f"{prefix}{key} {a} -> {b}")
+    return out
+
+
+def setup(
+    options: TrainOptions,
+    *,
+    resume: Optional[str] = None,
+    given: Optional[Dict[str, Any]] = None,
+    strategy: Optional[tf.distribute.Strategy] = None,
+    log: Callable[[str], None] = print,
+) -> Run:
+    """Builds a new run from ``options``, or resumes the run at ``resume`` (its directory or one of
+    its checkpoints) with the explicitly ``given`` options changed (see ``merge_for_resume``).
+
+    Every check of the user's input happens here, before anything is written.
+    """
+    strategy = strategy or make_strategy()
+    replicas = strategy.num_replicas_in_sync
+    chief = is_chief(strategy)
+    run_dir, resumed_from, stored = None, None, None
+    if resume:
+        run_dir = _resume_dir(resume)
+        stored = checkpoint.read_run_options(run_dir)
+        options = merge_for_resume(TrainOptions.from_dict(stored["options"]), given or {})
+        resumed_from = checkpoint.latest(run_dir)
+        if resumed_from is None:
+            raise UserError(f"training run {run_dir} has no checkpoint to resume from yet")
+    dataset = open_dataset(options.data)
+    cfg = resolve_config(options, dataset.info, replicas)
+    if stored is not None:
+        new = {"G": cfg.G.to_dict(), "D": cfg.D.to_dict()}
+        diff = _config_differences({k: stored["config"][k] for k in ("G", "D")}, new)
+        if diff:
+            raise UserError(f"cannot resume {run_dir}: these options build other networks than its checkpoint "
+                            f"({'; '.join(diff[:3])})")
+    policy = policy_name(options.precision)
+    metrics = MetricSuite(options.metrics, dataset)
+
+    with strategy.scope():
+        state = create_state(cfg, policy, options.seed, loss_scaling=policy == "mixed_float16")
+        trainer = Trainer(state, cfg.train, strategy, jit=options.jit, loss_scaling=policy == "mixed_float16")
+    if resumed_from:
+        checkpoint.restore(state.variables(), resumed_from)
+
+    if chief and run_dir is None:
+        run_dir = checkpoint.new_run_dir(options.outdir, run_description(options, dataset.info, cfg))
+    if chief:
+        checkpoint.write_run_options(run_dir, {
+            "options": options.to_dict(), "config": cfg.to_dict(), "dataset": dataclasses.asdict(dataset.info),
+            "num_replicas": replicas, "policy": policy, "tensorflow": tf.__version__,
+        })
+        write_text(os.path.join(run_dir, "flags.txt"), options.to_flagfile())
+        log = _tee(log, os.path.join(run_dir, "log.txt"))
+    log(f"{'Resuming ' + run_dir + ' from ' + resumed_from if resumed_from else 'Training in ' + str(run_dir)}: "
+        f"{dataset.info.name} {dataset.info.resolution}px, {len(dataset)} images, cfg {options.cfg}, batch "
+        f"{cfg.train.batch_size} on {replicas} replica(s), {policy}{', XLA' if options.jit else ''}; "
+        f"G {_count(state.G)} / D {_count(state.D)} parameters; TensorFlow {tf.__version__} on {platform.machine()}")
+    return Run(options, cfg, dataset, strategy, state, trainer, run_dir, chief, resumed_from, metrics, log)
+
+
+def _count(model) -> str:
+    return f"{sum(int(np.prod(v.shape)) for v in model.trainable_variables):,}"
+
+
+def _tee(log: Callable[[str], None], path: str) -> Callable[[str], None]:
+    def both(line: str) -> None:
+        log(line)
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+
+    return both
+
+
+def _truncate_jsonl(path: str, cur_nimg: int) -> None:
+    """Drops the lines of a resumed run's log written after its checkpoint (they are redone)."""
+    if not os.path.exists(path):
+        return
+    with open(path, encoding="utf-8") as f:
+        lines = [line for line in f if line.strip() and json.loads(line).get("cur_nimg", 0) <= cur_nimg]
+    write_text(path, "".join(lines))
+
+
+def _append_jsonl(path: str, record: Dict[str, Any]) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record, sort_keys=True) + "\n")
+
+
+def _memory() -> Dict[str, float]:
+    out = {"Resources/peak_cpu_mem_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+    if tf.config.list_physical_devices("GPU"):
+        out["Resources/peak_gpu_mem_gb"] = tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**30
+    return out
+
+
+def _all_finite(state: TrainState) -> bool:
+    return all(bool(np.all(np.isfinite(v.numpy()))) for m in (state.G, state.D, state.G_ema) for v in m.weights)
+
+
+class _Grid:
+    """The fixed fakes of every snapshot: seeds 0..63, labelled as the cells of the dataset's
+    preview grid (reals.png), so that both grids compare cell by cell."""
+
+    def __init__(self, dataset: ImageDataset, G):
+        self.indices = grid_indices(dataset, GRID_COLS, GRID_ROWS)
+        self.z = z_from_seeds(range(len(self.indices)), G.z_dim)
+        self.c = None
+        if G.c_dim:
+            rows = np.arange(len(self.indices)) // GRID_COLS  # a blank cell takes its row's class
+            self.c = np.where((self.indices >= 0)[:, None], dataset.labels[np.maximum(self.indices, 0)],
+                              np.eye(G.c_dim, dtype=np.float32)[rows % G.c_dim])
+
+    def fakes(self, G) -> np.ndarray:
+        return grid(render(G, self.z, self.c, noise_mode="const"), cols=GRID_COLS)
+
+
+def train(run: Run) -> Dict[str, float]:
+    """Trains until ``total_kimg``; returns the last tick's statistics."""
+    opts, cfg, state, log = run.options, run.cfg, run.state, run.log
+    chief, run_dir = run.is_chief, run.run_dir
+    batch = cfg.train.batch_size
+    start_nimg = int(state.cur_nimg.numpy())
+    total_nimg = int(round(cfg.train.total_kimg * 1000))
+    samples = distributed_samples(
+        run.strategy, run.dataset, batch, use_labels=opts.cond, mirror=opts.mirror, seed=opts.seed,
+        start_image=start_nimg, z_dim=cfg.G.z_dim,
+    )
+    iterator = iter(samples)
+    shown = _Grid(run.dataset, state.G)
+    writer = tf.summary.create_file_writer(run_dir) if chief else tf.summary.create_noop_writer()
+    if chief:
+        for name in ["stats.jsonl"] + [f"metric-{m}.jsonl" for m in opts.metrics]:
+            _truncate_jsonl(os.path.join(run_dir, name), start_nimg)
+        if not run.resumed_from:
+            save_png(os.path.join(run_dir, "reals.png"), dataset_grid(run.dataset, GRID_COLS, GRID_ROWS))
+
+    cur_nimg, cur_tick = start_nimg, 0
+    tick_start_nimg, tick_start_time, start_time = cur_nimg, time.time(), time.time()
+    sums: Dict[str, float] = {}
+    counts: Dict[str, int] = {}
+    record: Dict[str, float] = {}
+    done = cur_nimg >= total_nimg
+    while not done:
+        stats = {k: float(v) for k, v in run.trainer.iteration(next(iterator)).items()}
+        bad = [k for k, v in stats.items() if not math.isfinite(v)]
+        if bad:
+            _diverged(run, f"{bad[0]} is {stats[bad[0]]}", cur_nimg)
+        for k, v in stats.items():
+            sums[k] = sums.get(k, 0.0) + v
+            counts[k] = counts.get(k, 0) + 1
+        cur_nimg += batch
+        done = cur_nimg >= total_nimg
+        if not done and cur_tick != 0 and cur_nimg < tick_start_nimg + opts.tick * 1000:
+            continue
+
+        # Tick: progress line and statistics.
+        now = time.time()
+        tick_images = cur_nimg - tick_start_nimg
+        sec_per_kimg = (now - tick_start_time) / tick_images * 1000
+        eta = (total_nimg - cur_nimg) * sec_per_kimg / 1000
+        record = {k: sums[k] / counts[k] for k in sums}
+        record.update({
+            "Progress/kimg": cur_nimg / 1000, "Progress/tick": cur_tick, "Timing/sec_per_kimg": sec_per_kimg,
+            "Timing/img_per_sec": 1000 / sec_per_kimg, "Timing/total_hours": (now - start_time) / 3600,
+            "Progress/G_lr": float(_lr(state.G_opt)), "Progress/D_lr": float(_lr(state.D_opt)),
+            **_memory(),
+        })
+        log(_progress_line(cur_tick, cur_nimg, total_nimg, now - start_time, sec_per_kimg, eta, record))
+        if chief:
+            _append_jsonl(os.path.join(run_dir, "stats.jsonl"), {"cur_nimg": cur_nimg, "timestamp": now, **record})
+            with writer.as_default():
+                for k, v in record.items():
+                    tf.summary.scalar(k, v, step=cur_nimg)
+        if done or cur_tick % opts.snap == 0:
+            _snapshot(run, shown, writer, cur_nimg)
+        sums, counts = {}, {}
+        cur_tick += 1
+        tick_start_nimg, tick_start_time = cur_nimg, time.time()  # snapshot time is not training time
+    writer.flush()
+    log(f"Done: {cur_nimg / 1000:.1f} kimg in {run.run_dir}")
+    return record
+
+
+def _lr(opt) -> float:
+    return float(opt.learning_rate.numpy() if hasattr(opt.learning_rate, "numpy") else opt.learning_rate)
+
+
+def _progress_line(tick: int, cur_nimg: int, total_nimg: int, elapsed: float, sec_per_kimg: float, eta: float,
+                   record: Dict[str, float]) -> str:
+    losses = [("G", "Loss/G/loss"), ("D", "Loss/D/loss"), ("pl", "Loss/pl_length"), ("r1", "Loss/r1_penalty")]
+    parts = [
+        f"tick {tick:<4d}", f"kimg {cur_nimg / 1000:<8.1f}", f"time {format_duration(elapsed):<8s}",
+        f"sec/kimg {sec_per_kimg:<8.2f}", f"img/s {1000 / sec_per_kimg:<7.1f}", f"ETA {format_duration(eta):<8s}",
+        f"cpumem {record['Resources/peak_cpu_mem_gb']:.2f}GB",
+    ]
+    parts += [f"{name} {record[key]:.3f}" for name, key in losses if key in record]
+    return "  ".join(parts)
+
+
+def _diverged(run: Run, what: str, cur_nimg: int) -> None:
+    last = checkpoint.latest(run.run_dir) if run.run_dir else None
+    raise TrainingDiverged(
+        f"{what} at kimg {cur_nimg / 1000:.1f}: training stopped without writing a checkpoint; "
+        + (f"the last good one is {last} (--resume={run.run_dir} after lowering --glr/--dlr or raising --gamma)"
+           if last else "no checkpoint had been written yet")
+    )
+
+
+def _snapshot(run: Run, shown: _Grid, writer, cur_nimg: int) -> None:
+    state, log = run.state, run.log
+    if not _all_finite(state):
+        _diverged(run, "a network weight is NaN or Inf", cur_nimg)
+    suffix = checkpoint.snapshot_suffix(cur_nimg)
+    checkpoint.save(state.variables(), run.run_dir, f"ckpt-{suffix}", keep=run.options.keep, is_chief=run.is_chief)
+    if not run.is_chief:
+        return
+    G_ema = float32_generator(state.G_ema)
+    network = os.path.join(run.run_dir, f"network-snapshot-{suffix}.keras")
+    with atomic_path(network) as tmp:
+        G_ema.save(tmp)
+    fakes = shown.fakes(G_ema)
+    save_png(os.path.join(run.run_dir, f"fakes{suffix}.png"), fakes)
+    results = run.metrics(G_ema)
+    with writer.as_default():
+        tf.summary.image("fakes", fakes[np.newaxis], step=cur_nimg)
+        for name, value in results.items():
+            tf.summary.scalar(f"Metrics/{name}", value, step=cur_nimg)
+    for name, value in results.items():
+        _append_jsonl(os.path.join(run.run_dir, f"metric-{name}.jsonl"),
+                      {"cur_nimg": cur_nimg, "metric": name, "value": value, "snapshot": os.path.basename(network)})
+    summary = "  ".join(f"{k} {v:.4g}" for k, v in results.items())
+    log(f"snapshot {os.path.basename(network)}{'  ' + summary if summary else ''}")

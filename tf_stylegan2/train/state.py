@@ -1,0 +1,90 @@
+"""What a training checkpoint holds: the three networks, both optimizers and the loop's counters.
+
+Randomness is not state here: every random number of a step is a stateless function of the run's
+``seed`` and of positions (``cur_nimg``, ``batch_idx``), so the checkpointed counters are the RNG
+state and the data position at once, and a resumed run draws exactly the numbers it would have.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict, Tuple
+
+import keras
+import tensorflow as tf
+
+from tf_stylegan2.config import StyleGAN2Config, TrainingConfig
+from tf_stylegan2.networks import Discriminator, Generator
+
+
+@dataclasses.dataclass
+class TrainState:
+    """Create it with :func:`create_state` inside the strategy's scope (variables are mirrored)."""
+
+    G: Generator
+    D: Discriminator
+    G_ema: Generator
+    G_opt: keras.optimizers.Optimizer
+    D_opt: keras.optimizers.Optimizer
+    cur_nimg: tf.Variable  # int64: images shown so far = position of the data stream
+    batch_idx: tf.Variable  # int64: minibatches so far (decides the lazy regularization phases)
+    pl_mean: tf.Variable  # float32: running mean of the path lengths
+    seed: tf.Variable  # int64: the run's seed, from which all random numbers derive
+
+    def variables(self) -> Dict[str, list]:
+        """What a checkpoint holds, as ordered groups of variables (see ``checkpoint.save``)."""
+        return {
+            "G": self.G.weights, "D": self.D.weights, "G_ema": self.G_ema.weights,
+            "G_opt": self.G_opt.variables, "D_opt": self.D_opt.variables,
+            "counters": [self.cur_nimg, self.batch_idx, self.pl_mean, self.seed],
+        }
+
+
+def lazy_hyperparameters(lr: float, betas: Tuple[float, float], reg_interval: int) -> Tuple[float, Tuple[float, float]]:
+    """Adam's learning rate and betas for a network regularized every ``reg_interval`` minibatches.
+
+    The regularization phase takes an optimizer step of its own every ``reg_interval`` main steps,
+    so both are scaled by ``c = reg_interval / (reg_interval + 1)``: ``lr * c`` and ``beta ** c``
+    (the paper's appendix on lazy regularization; stylegan2-ada's ``mb_ratio``).
+    """
+    c = reg_interval / (reg_interval + 1)
+    return lr * c, (betas[0] ** c, betas[1] ** c)
+
+
+def make_optimizer(lr: float, cfg: TrainingConfig, reg_interval: int, loss_scaling: bool, name: str):
+    """Adam with the lazy-regularization adjustment, wrapped for dynamic loss scaling (float16).
+
+    Keras' Adam adds epsilon to ``sqrt(v)`` with the bias correction folded into the step size,
+    as TF1's AdamOptimizer did in NVIDIA's StyleGAN2 release (PyTorch adds it to the corrected
+    ``sqrt(v_hat)``; the two differ only while ``v`` is tiny).
+    """
+    lr, (beta_1, beta_2) = lazy_hyperparameters(lr, cfg.betas, reg_interval)
+    opt = keras.optimizers.Adam(learning_rate=lr, beta_1=beta_1, beta_2=beta_2, epsilon=cfg.epsilon, name=name)
+    return keras.optimizers.LossScaleOptimizer(opt, name=f"{name}_loss_scale") if loss_scaling else opt
+
+
+def create_state(cfg: StyleGAN2Config, policy: str, seed: int, loss_scaling: bool) -> TrainState:
+    """Networks initialised from ``seed`` (G_ema a copy of G) and built optimizers.
+
+    ``policy`` is the Keras dtype policy of all three networks; ``loss_scaling`` wraps both
+    optimizers in a dynamic LossScaleOptimizer (float16 training).
+    """
+    keras.utils.set_random_seed(seed)
+    G = Generator(cfg.G, dtype=policy, name="G")
+    D = Discriminator(cfg.D, dtype=policy, name="D")
+    G_ema = Generator(cfg.G, dtype=policy, name="G_ema")
+    G_ema.set_weights(G.get_weights())
+    t = cfg.train
+    G_opt = make_optimizer(t.g_lr, t, t.g_reg_interval, loss_scaling, "G_opt")
+    D_opt = make_optimizer(t.d_lr, t, t.d_reg_interval, loss_scaling, "D_opt")
+    # Built now, so that a checkpoint restores into existing slots rather than deferred ones.
+    G_opt.build(G.trainable_variables)
+    D_opt.build(D.trainable_variables)
+    mean = tf.VariableAggregation.MEAN  # replicas assign their own values; the variable keeps the average
+    return TrainState(
+        G=G, D=D, G_ema=G_ema, G_opt=G_opt, D_opt=D_opt,
+        cur_nimg=tf.Variable(0, dtype=tf.int64, trainable=False, name="cur_nimg"),
+        batch_idx=tf.Variable(0, dtype=tf.int64, trainable=False, name="batch_idx"),
+        pl_mean=tf.Variable(0.0, dtype=tf.float32, trainable=False, aggregation=mean, name="pl_mean"),
+        seed=tf.Variable(seed, dtype=tf.int64, trainable=False, name="seed"),
+    )
