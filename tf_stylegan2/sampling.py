@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import weakref
 from typing import List, Optional, Sequence
 
 import numpy as np
@@ -11,6 +12,9 @@ import tensorflow as tf
 from tf_stylegan2.fileio import UserError
 from tf_stylegan2.images import to_uint8
 from tf_stylegan2.networks import Generator
+
+
+_traced: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def parse_seeds(text: str) -> List[int]:
@@ -70,9 +74,15 @@ def render(
     batch_size: int = 16,
 ) -> np.ndarray:
     """``[N, R, R, C]`` uint8 images of latents ``z [N, z_dim]`` (and labels ``c [N, c_dim]``)."""
-    run = tf.function(
-        lambda z, c: G(z, c, truncation_psi=truncation_psi, noise_mode=noise_mode), reduce_retracing=True
-    )
+    functions = _traced.setdefault(G, {})  # traced once per generator and options, not per call
+    key = (float(truncation_psi), noise_mode)
+    if key not in functions:
+        generator = weakref.ref(G)  # a strong reference here would keep G alive through the cache
+        functions[key] = tf.function(
+            lambda z, c: generator()(z, c, truncation_psi=truncation_psi, noise_mode=noise_mode),
+            reduce_retracing=True,
+        )
+    run = functions[key]
     out = []
     for i in range(0, len(z), batch_size):
         zb = tf.constant(z[i : i + batch_size])

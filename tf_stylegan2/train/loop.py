@@ -32,7 +32,7 @@ from tf_stylegan2.precision import policy_name
 from tf_stylegan2.sampling import render, z_from_seeds
 from tf_stylegan2.train.inputs import distributed_samples
 from tf_stylegan2.train.options import TrainOptions, merge_for_resume, resolve_config, run_description
-from tf_stylegan2.train.state import TrainState, create_state
+from tf_stylegan2.train.state import TrainState, create_state, set_learning_rates
 from tf_stylegan2.train.step import Trainer
 
 GRID_COLS, GRID_ROWS = 8, 8
@@ -149,6 +149,7 @@ def setup(
         trainer = Trainer(state, cfg.train, strategy, jit=options.jit, loss_scaling=policy == "mixed_float16")
     if resumed_from:
         checkpoint.restore(state.variables(), resumed_from)
+        set_learning_rates(state, cfg.train)
 
     if chief and run_dir is None:
         run_dir = checkpoint.new_run_dir(options.outdir, run_description(options, dataset.info, cfg))
@@ -248,10 +249,11 @@ def train(run: Run) -> Dict[str, float]:
     record: Dict[str, float] = {}
     done = cur_nimg >= total_nimg
     while not done:
-        stats = {k: float(v) for k, v in run.trainer.iteration(next(iterator)).items()}
+        batch_data = next(iterator)
+        stats = {k: float(v) for k, v in run.trainer.iteration(batch_data).items()}
         bad = [k for k, v in stats.items() if not math.isfinite(v)]
         if bad:
-            _diverged(run, f"{bad[0]} is {stats[bad[0]]}", cur_nimg)
+            _diverged(run, f"{bad[0]} is {stats[bad[0]]} (NaN or Inf)", cur_nimg)
         for k, v in stats.items():
             sums[k] = sums.get(k, 0.0) + v
             counts[k] = counts.get(k, 0) + 1
@@ -279,7 +281,7 @@ def train(run: Run) -> Dict[str, float]:
                 for k, v in record.items():
                     tf.summary.scalar(k, v, step=cur_nimg)
         if done or cur_tick % opts.snap == 0:
-            _snapshot(run, shown, writer, cur_nimg)
+            _snapshot(run, shown, writer, cur_nimg, batch_data)
         sums, counts = {}, {}
         cur_tick += 1
         tick_start_nimg, tick_start_time = cur_nimg, time.time()  # snapshot time is not training time
@@ -313,10 +315,12 @@ def _diverged(run: Run, what: str, cur_nimg: int) -> None:
     )
 
 
-def _snapshot(run: Run, shown: _Grid, writer, cur_nimg: int) -> None:
+def _snapshot(run: Run, shown: _Grid, writer, cur_nimg: int, batch) -> None:
     state, log = run.state, run.log
     if not _all_finite(state):
         _diverged(run, "a network weight is NaN or Inf", cur_nimg)
+    if not run.trainer.outputs_finite(batch):
+        _diverged(run, "the networks' outputs overflow to NaN or Inf", cur_nimg)
     suffix = checkpoint.snapshot_suffix(cur_nimg)
     checkpoint.save(state.variables(), run.run_dir, f"ckpt-{suffix}", keep=run.options.keep, is_chief=run.is_chief)
     if not run.is_chief:

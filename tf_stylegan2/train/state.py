@@ -63,6 +63,13 @@ def make_optimizer(lr: float, cfg: TrainingConfig, reg_interval: int, loss_scali
     return keras.optimizers.LossScaleOptimizer(opt, name=f"{name}_loss_scale") if loss_scaling else opt
 
 
+def set_learning_rates(state: TrainState, cfg: TrainingConfig) -> None:
+    """Sets both optimizers' (lazily adjusted) learning rates from ``cfg``. A checkpoint holds the
+    optimizers' learning rates too; a resumed run may ask for others (--glr, --dlr)."""
+    state.G_opt.learning_rate = lazy_hyperparameters(cfg.g_lr, cfg.betas, cfg.g_reg_interval)[0]
+    state.D_opt.learning_rate = lazy_hyperparameters(cfg.d_lr, cfg.betas, cfg.d_reg_interval)[0]
+
+
 def create_state(cfg: StyleGAN2Config, policy: str, seed: int, loss_scaling: bool) -> TrainState:
     """Networks initialised from ``seed`` (G_ema a copy of G) and built optimizers.
 

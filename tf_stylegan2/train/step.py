@@ -100,6 +100,8 @@ class Trainer:
         }
         self._run = {phase.name: self._distributed(phase, *plan[phase.name]) for phase in self.phases}
         self._ema = tf.function(self._ema_and_advance)
+        self._probe = tf.function(lambda batch: strategy.reduce(
+            tf.distribute.ReduceOp.SUM, strategy.run(self._non_finite_logits, args=(batch,)), axis=None))
 
     # ---- random draws of a phase, made outside the core -----------------------------------------
 
@@ -217,6 +219,18 @@ class Trainer:
             ema.assign(var)  # w_avg and the constant noise follow G (stylegan2-ada copies buffers)
         s.cur_nimg.assign_add(self.cfg.batch_size)
         s.batch_idx.assign_add(1)
+
+    def _non_finite_logits(self, batch: Stats) -> tf.Tensor:
+        G, D = self.state.G, self.state.D
+        fake = G(batch["gen_z"][:, 0], batch["gen_c"][:, 0] if G.c_dim else None, noise_mode="const")
+        logits = tf.concat([D(fake, batch["gen_c"][:, 0] if D.c_dim else None),
+                            D(batch["img"], batch["c"] if D.c_dim else None)], axis=0)
+        return tf.reduce_sum(tf.cast(tf.logical_not(tf.math.is_finite(logits)), tf.float32))
+
+    def outputs_finite(self, batch: Stats) -> bool:
+        """Whether G and D as they are now give finite logits for this batch's real and generated
+        images. Weights can be finite and still overflow: a snapshot checks this before it writes."""
+        return bool(self._probe(batch).numpy() == 0)
 
     def iteration(self, batch: Stats) -> Stats:
         """One minibatch: the phases due at ``batch_idx``, then G_ema and the counters."""

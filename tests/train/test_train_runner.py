@@ -1,0 +1,244 @@
+"""runners.train end to end: the run directory, learning on the embedded dataset, resuming after
+SIGKILL, divergence, and bad input (one line, exit status 2, nothing written or overwritten)."""
+
+import glob
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tf_stylegan2.checkpoint import load_generator
+from tf_stylegan2.data import DatasetInfo
+from tf_stylegan2.fileio import UserError
+from tf_stylegan2.train.options import TrainOptions, resolve_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# A 16x16 network of about 100k parameters per side: a minibatch of 8 takes ~30 ms on two cores.
+TINY = ["--data=builtin:shapes16", "--cfg=small", "--cbase=256", "--cmax=32", "--batch=8", "--mirror"]
+
+
+def train(*args, timeout=600):
+    return subprocess.run([sys.executable, "-m", "runners.train", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def run_dir_of(outdir):
+    runs = sorted(glob.glob(os.path.join(str(outdir), "0*")))
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def jsonl(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def tree_digest(path):
+    digest = hashlib.sha256()
+    for name in sorted(glob.glob(os.path.join(path, "**"), recursive=True)):
+        if os.path.isfile(name):
+            digest.update(name.encode())
+            with open(name, "rb") as f:
+                digest.update(f.read())
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    outdir = tmp_path_factory.mktemp("train")
+    r = train(*TINY, f"--outdir={outdir}", "--kimg=0.4", "--tick=0.1", "--snap=2", "--metrics=fd2k_clf")
+    assert r.returncode == 0, r.stderr[-3000:]
+    return run_dir_of(outdir), r.stdout
+
+
+def test_run_directory_holds_options_progress_snapshots(finished_run):
+    run_dir, stdout = finished_run
+    assert os.path.basename(run_dir) == "00000-shapes16-mirror-small-b8"
+    options = json.load(open(os.path.join(run_dir, "training_options.json")))
+    assert options["options"]["kimg"] == 0.4 and options["config"]["train"]["batch_size"] == 8
+    assert options["config"]["G"]["channel_base"] == 256 and options["num_replicas"] == 1
+    # flags.txt holds the same options as flags.
+    flags = dict(line.split("=", 1) if "=" in line else (line, None)
+                 for line in open(os.path.join(run_dir, "flags.txt")).read().split())
+    assert flags["--cbase"] == "256" and flags["--metrics"] == "fd2k_clf" and "--mirror" in flags and "--nocond" in flags
+
+    stats = jsonl(os.path.join(run_dir, "stats.jsonl"))
+    nimg = [s["cur_nimg"] for s in stats]
+    assert nimg[0] == 8 and nimg == sorted(set(nimg)) and nimg[-1] == 400  # tick 0 is the first minibatch
+    for key in ["Loss/G/loss", "Loss/D/loss", "Loss/scores/fake", "Loss/scores/real", "Timing/sec_per_kimg",
+                "Timing/img_per_sec", "Progress/G_lr", "Resources/peak_cpu_mem_gb"]:
+        assert all(np.isfinite(s[key]) for s in stats), key
+    assert any("Loss/pl_length" in s for s in stats) and any("Loss/r1_penalty" in s for s in stats)
+    assert stats[0]["Progress/G_lr"] == pytest.approx(0.0025 * 4 / 5)  # auto's lr, lazy-adjusted
+    assert "tick 0" in stdout and "sec/kimg" in stdout and "ETA" in stdout and "img/s" in stdout
+
+    snapshots = sorted(glob.glob(os.path.join(run_dir, "network-snapshot-*.keras")))
+    assert [os.path.basename(p) for p in snapshots] == [
+        "network-snapshot-000000008.keras", "network-snapshot-000000216.keras", "network-snapshot-000000400.keras"]
+    fakes = np.asarray(Image.open(os.path.join(run_dir, "fakes000000400.png")))
+    assert fakes.shape == (64, 128, 3)  # cell by cell as reals.png: 4 classes x 8 images of 16 px
+    assert np.asarray(Image.open(os.path.join(run_dir, "reals.png"))).shape == (64, 128, 3)
+    assert open(os.path.join(run_dir, "checkpoints", "latest")).read().strip() == "ckpt-000000400"
+    assert len(glob.glob(os.path.join(run_dir, "checkpoints", "ckpt-*"))) == 3  # --keep
+
+
+def test_tensorboard_holds_every_loss_term_and_images(finished_run):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(finished_run[0], size_guidance={"tensors": 0})
+    events.Reload()
+    tags = set(events.Tags()["tensors"])
+    for tag in ["Loss/G/loss", "Loss/G/reg", "Loss/pl_length", "Loss/pl_mean", "Loss/D/loss", "Loss/D/reg",
+                "Loss/r1_penalty", "Progress/G_lr", "Progress/D_lr", "Timing/sec_per_kimg", "Timing/img_per_sec",
+                "Resources/peak_cpu_mem_gb", "Metrics/fd2k_clf", "fakes"]:
+        assert tag in tags, tag
+    assert [e.step for e in events.Tensors("Metrics/fd2k_clf")] == [8, 216, 400]
+
+
+def test_it_learns_the_embedded_dataset(finished_run):
+    """Fréchet distance in the feature space of a classifier trained on the dataset: after 400
+    images it is a fraction of what it is after the first minibatch."""
+    fd = [m["value"] for m in jsonl(os.path.join(finished_run[0], "metric-fd2k_clf.jsonl"))]
+    assert len(fd) == 3
+    assert fd[-1] < 0.5 * fd[0], fd
+
+
+def test_snapshots_load_everywhere(finished_run):
+    run_dir = finished_run[0]
+    snapshot = load_generator(os.path.join(run_dir, "network-snapshot-000000400.keras"))
+    from_checkpoint = load_generator(os.path.join(run_dir, "checkpoints", "ckpt-000000400"))
+    newest = load_generator(run_dir)  # a run directory means its newest snapshot
+    for other in (from_checkpoint, newest):
+        for a, b in zip(snapshot.weights, other.weights):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert snapshot.dtype_policy.name == "float32" and snapshot.img_resolution == 16
+
+
+def _wait_for(path_pattern, proc, timeout):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if glob.glob(path_pattern):
+            return
+        assert proc.poll() is None, proc.stderr.read()[-3000:]
+        time.sleep(0.2)
+    raise AssertionError(f"{path_pattern} did not appear within {timeout} s")
+
+
+def test_resume_after_sigkill_continues_the_same_run(tmp_path):
+    args = [*TINY, "--kimg=0.48", "--tick=0.04", "--snap=2", "--keep=2"]
+    reference = train(*args, f"--outdir={tmp_path / 'reference'}")
+    assert reference.returncode == 0, reference.stderr[-3000:]
+
+    outdir = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "runners.train", *args, f"--outdir={outdir}"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(str(outdir / "0*" / "checkpoints" / "ckpt-000000168"), proc, 300)  # the third snapshot
+        time.sleep(0.5)  # mid-step, between snapshots
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    run_dir = run_dir_of(outdir)
+    killed_at = jsonl(os.path.join(run_dir, "stats.jsonl"))[-1]["cur_nimg"]
+    latest = open(os.path.join(run_dir, "checkpoints", "latest")).read().strip()
+    checkpoint_nimg = int(latest.split("-")[1])
+    assert killed_at - checkpoint_nimg <= 2 * 40 + 8  # lost at most one snapshot interval (2 ticks)
+
+    resumed = train(f"--resume={run_dir}")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"Resuming {run_dir} from {os.path.join(run_dir, 'checkpoints', latest)}" in resumed.stdout
+    stats = jsonl(os.path.join(run_dir, "stats.jsonl"))
+    nimg = [s["cur_nimg"] for s in stats]
+    assert nimg == sorted(set(nimg)) and nimg[-1] == 480  # one curve, no repeated or missing stretch
+    assert checkpoint_nimg + 8 in nimg  # the resumed run's first tick follows the checkpoint
+    # Every random number is a function of the seed and the position, so the resumed run ends where
+    # the uninterrupted one does.
+    ref_dir = run_dir_of(tmp_path / "reference")
+    a = load_generator(os.path.join(ref_dir, "network-snapshot-000000480.keras"))
+    b = load_generator(os.path.join(run_dir, "network-snapshot-000000480.keras"))
+    assert max(float(np.max(np.abs(x.numpy() - y.numpy()))) for x, y in zip(a.weights, b.weights)) < 1e-4
+
+
+def test_divergence_stops_and_keeps_the_last_good_checkpoint(finished_run, tmp_path):
+    import shutil
+
+    run_dir = str(tmp_path / "run")
+    shutil.copytree(finished_run[0], run_dir)
+    before = tree_digest(os.path.join(run_dir, "checkpoints"))
+    snapshots = sorted(glob.glob(os.path.join(run_dir, "*.keras")))
+    r = train(f"--resume={run_dir}", "--kimg=0.6", "--glr=1e30")
+    assert r.returncode == 2, r.stderr[-3000:]
+    line = r.stderr.strip().splitlines()[-1]
+    assert line.startswith("train.py: error:") and "NaN or Inf" in line and "ckpt-000000400" in line, line
+    assert tree_digest(os.path.join(run_dir, "checkpoints")) == before
+    assert sorted(glob.glob(os.path.join(run_dir, "*.keras"))) == snapshots
+
+
+def _write_png(path, size, mode="RGB"):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    Image.fromarray(np.zeros([size, size, 3], np.uint8)).convert(mode).save(path)
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "mixed_sizes", "cfg", "cond", "metric", "kimg", "mbstd"])
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, case):
+    data = tmp_path / "data"
+    os.makedirs(data)
+    args, message = {
+        "missing": ([f"--data={tmp_path / 'nowhere'}"], "does not exist"),
+        "empty": ([f"--data={data}"], "contains no images"),
+        "mixed_sizes": ([f"--data={data}"], "mixed image sizes"),
+        "cfg": (["--cfg=nope"], "unknown --cfg 'nope'"),
+        "cond": ([f"--data={data}", "--cond"], "--cond needs labels"),
+        "metric": (["--metrics=fid50k"], "unknown metric 'fid50k'"),
+        "kimg": (["--kimg=-1"], "--kimg must be > 0"),
+        "mbstd": (["--data=builtin:shapes16", "--batch=6", "--mbstd_group=4"], "not divisible by the minibatch-std"),
+    }[case]
+    if case == "mixed_sizes":
+        _write_png(str(data / "a.png"), 8)
+        _write_png(str(data / "b.png"), 16)
+    if case == "cond":
+        _write_png(str(data / "a.png"), 8)
+    outdir = tmp_path / "runs"
+    r = train(*args, f"--outdir={outdir}")
+    assert r.returncode == 2, r.stderr[-3000:]
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("train.py: error:") and message in lines[0], r.stderr
+    assert not outdir.exists()
+
+
+def test_resume_refuses_another_configuration(finished_run, tmp_path):
+    import shutil
+
+    run_dir = str(tmp_path / "run")
+    shutil.copytree(finished_run[0], run_dir)
+    r = train(f"--resume={run_dir}", "--cbase=512")
+    assert r.returncode == 2 and "--cbase=512 differs from the resumed run's --cbase=256" in r.stderr, r.stderr
+    # A checkpoint of another configuration put in the run's place: refused by its manifest.
+    other = tmp_path / "other"
+    assert train(*TINY, "--cbase=128", "--kimg=0.008", f"--outdir={other}").returncode == 0
+    foreign = os.path.join(run_dir_of(other), "checkpoints", "ckpt-000000008")
+    shutil.rmtree(os.path.join(run_dir, "checkpoints"))
+    os.makedirs(os.path.join(run_dir, "checkpoints"))
+    shutil.copytree(foreign, os.path.join(run_dir, "checkpoints", "ckpt-000000008"))
+    with open(os.path.join(run_dir, "checkpoints", "latest"), "w") as f:
+        f.write("ckpt-000000008\n")
+    before = tree_digest(run_dir)
+    r = train(f"--resume={run_dir}")
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and "holds another configuration's G" in lines[0], r.stderr
+    assert tree_digest(run_dir) == before
+
+
+def test_batch_must_divide_over_replicas():
+    info = DatasetInfo("d", "d", 100, 16, 3, 0)
+    with pytest.raises(UserError, match=r"--batch=6 is not divisible by the number of replicas \(4\)"):
+        resolve_config(TrainOptions(cfg="small", batch=6), info, num_replicas=4)
+    cfg = resolve_config(TrainOptions(cfg="small", batch=8), info, num_replicas=4)
+    assert cfg.train.batch_size == 8
