@@ -5,21 +5,43 @@ PYTHON ?= python3
 VENV ?= .venv
 TF_PACKAGE ?=
 PY := $(VENV)/bin/python
+DEMO_OUT ?= out/demo
 
-.PHONY: demo test
+.PHONY: demo test bazel
+
+# The environment is rebuilt when TF_PACKAGE changes (the marker alone would not notice).
+ifneq ($(shell cat $(VENV)/.tf-package 2>/dev/null),$(TF_PACKAGE))
+$(shell rm -f $(VENV)/.ready)
+endif
 
 $(VENV)/.ready: requirements.txt tests/requirements.txt tests/requirements-nodeps.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	@if [ -n "$(TF_PACKAGE)" ]; then \
+	  $(PY) -m pip uninstall --quiet --yes tensorflow-cpu >/dev/null 2>&1; \
 	  $(PY) -m pip install --quiet "$(TF_PACKAGE)" && grep -v '^tensorflow-cpu' requirements.txt > $(VENV)/requirements.txt; \
 	else cp requirements.txt $(VENV)/requirements.txt; fi
 	$(PY) -m pip install --quiet -r $(VENV)/requirements.txt -r tests/requirements.txt
 	$(PY) -m pip install --quiet --no-deps -r tests/requirements-nodeps.txt
+	echo '$(TF_PACKAGE)' > $(VENV)/.tf-package
 	touch $@
 
+# Trains the 'small' preset on the embedded shapes dataset for 10 kimg (about 5 minutes on two CPU
+# cores), then writes samples, a TF Serving SavedModel and TFLite models from its last snapshot.
 demo: $(VENV)/.ready
-	$(PY) -m runners.generate --resolution=32 --seeds=0-15 --outdir=out/demo
+	$(PY) -m runners.train --outdir=$(DEMO_OUT) --data=builtin:shapes32 --cfg=small --kimg=10 --tick=1 --snap=5 \
+	  --mirror --metrics=fd2k_clf
+	@run=$$(ls -d $(DEMO_OUT)/0*/ | tail -n 1); set -e; \
+	$(PY) -m runners.generate --network=$$run --seeds=0-63 --outdir=$${run}samples; \
+	$(PY) -m runners.export_savedmodel --network=$$run --model_base=$${run}serving; \
+	$(PY) -m runners.export_tflite --network=$$run --outdir=$${run}tflite --quantize=fp32,fp16
 
-test: $(VENV)/.ready
+# Bazel builds the compiled ops in tests/custom_ops/test_bazel_build.py. Debian's bazel-bootstrap
+# runs offline; it is installed when missing and this user may install packages.
+bazel:
+	@command -v bazel >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  { apt-get install -y -qq bazel-bootstrap || { apt-get update -qq && apt-get install -y -qq bazel-bootstrap; }; } \
+	  >/dev/null 2>&1; } || echo "bazel is not installed: tests/custom_ops/test_bazel_build.py will be skipped"
+
+test: $(VENV)/.ready bazel
 	$(PY) -m pytest -q
