@@ -189,3 +189,17 @@ class Discriminator(keras.Model):
     @classmethod
     def from_config(cls, config: Dict[str, Any]) -> "Discriminator":
         return cls(**config)
+
+
+def float32_generator(G: Generator) -> Generator:
+    """``G`` itself when it computes in float32, else a float32 copy with the same weights.
+
+    Exports and training snapshots are float32: TFLite has no bfloat16, and serving numerics should
+    not depend on the precision a network was trained in. Mixed policies keep float32 variables,
+    so the copy is exact.
+    """
+    if G.dtype_policy.name == "float32":
+        return G
+    copy = Generator(G.config, name=G.name, dtype="float32")
+    copy.set_weights(G.get_weights())
+    return copy

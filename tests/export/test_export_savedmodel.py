@@ -12,7 +12,8 @@ import tensorflow as tf
 from export_helpers import assert_quantizes, keras_images, tiny_generator
 
 from tf_stylegan2 import Generator, MappingConfig
-from tf_stylegan2.export.savedmodel import export_savedmodel, float32_generator, to_uint8, versions
+from tf_stylegan2.export.savedmodel import export_savedmodel, to_uint8, versions
+from tf_stylegan2.networks import float32_generator
 from tf_stylegan2.fileio import UserError
 from tf_stylegan2.images import to_uint8 as numpy_to_uint8
 

@@ -35,22 +35,9 @@ import tensorflow as tf
 from custom_ops.loader import implementation
 from layers.noise import NOISE_MODES
 from tf_stylegan2.fileio import UserError, atomic_path
-from tf_stylegan2.networks import Generator
+from tf_stylegan2.networks import Generator, float32_generator
 
 SIGNATURES = ("generate", "mapping", "synthesis")
-
-
-def float32_generator(G: Generator) -> Generator:
-    """``G`` itself when it computes in float32, else a float32 copy with the same weights.
-
-    Exports compute in float32: TFLite has no bfloat16, and serving numerics should not depend on
-    the precision a network was trained in. Mixed policies keep float32 variables, so the copy is exact.
-    """
-    if G.dtype_policy.name == "float32":
-        return G
-    copy = Generator(G.config, name=G.name, dtype="float32")
-    copy.set_weights(G.get_weights())
-    return copy
 
 
 def to_uint8(images: tf.Tensor) -> tf.Tensor:

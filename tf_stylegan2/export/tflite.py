@@ -37,10 +37,10 @@ import numpy as np
 import tensorflow as tf
 
 from custom_ops.loader import implementation
-from tf_stylegan2.export.savedmodel import add_endpoint, float32_generator, input_specs
+from tf_stylegan2.export.savedmodel import add_endpoint, input_specs
 from tf_stylegan2.fileio import UserError, atomic_path
 from tf_stylegan2.images import to_uint8
-from tf_stylegan2.networks import Generator
+from tf_stylegan2.networks import Generator, float32_generator
 from tf_stylegan2.sampling import labels, z_from_seeds
 
 MODELS = ("generator", "synthesis")

@@ -24,10 +24,10 @@ import tensorflow as tf
 from tf_stylegan2 import checkpoint
 from tf_stylegan2.config import StyleGAN2Config
 from tf_stylegan2.data import ImageDataset, dataset_grid, grid_indices, open_dataset
-from tf_stylegan2.export.savedmodel import float32_generator
 from tf_stylegan2.fileio import UserError, atomic_path, write_text
 from tf_stylegan2.images import grid, save_png
 from tf_stylegan2.metrics.suite import MetricSuite
+from tf_stylegan2.networks import float32_generator
 from tf_stylegan2.precision import policy_name
 from tf_stylegan2.sampling import render, z_from_seeds
 from tf_stylegan2.train.inputs import distributed_samples
