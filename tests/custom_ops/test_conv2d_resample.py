@@ -77,3 +77,22 @@ def test_rejects_mismatched_channels():
         conv2d_resample(tf.zeros([1, 4, 4, 3]), tf.zeros([3, 3, 2, 4]))
     with pytest.raises(ValueError, match="integers"):
         conv2d_resample(tf.zeros([1, 4, 4, 3]), tf.zeros([3, 3, 3, 4]), up=0)
+
+
+@pytest.mark.parametrize("hw,k,cin,cout,up,down,pad,groups,flip_weight,taps", CASES)
+def test_gradients_are_adjoints_of_the_unfused_definition(hw, k, cin, cout, up, down, pad, groups, flip_weight, taps):
+    """The op is linear in x and in w, so TF's gradients must satisfy <A x', g> = <x', dL/dx> and
+    <B w', g> = <w', dL/dw> with A, B the numpy definition: backward checked against numpy."""
+    f = None if taps is None else setup_filter(taps)
+    x = tf.constant(np.random.randn(hw[0], hw[1], hw[2], cin).astype(np.float32))
+    w = tf.constant(np.random.randn(k, k, cin // groups, cout).astype(np.float32))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([x, w])
+        y = conv2d_resample(x, w, f, up=up, down=down, padding=pad, groups=groups, flip_weight=flip_weight)
+        g = tf.constant(np.random.randn(*y.shape).astype(np.float32))
+        loss = tf.reduce_sum(y * g)
+    dx, dw = (t.numpy() for t in tape.gradient(loss, [x, w]))
+    x2, w2 = np.random.randn(*x.shape), np.random.randn(*w.shape)
+    ref = lambda a, b: np.sum(numpy_ref.conv2d_resample(a, b, f, up, down, pad, groups, flip_weight) * g.numpy())  # noqa: E731
+    assert np.sum(x2 * dx) == pytest.approx(ref(x2, w.numpy()), rel=1e-4, abs=1e-3)
+    assert np.sum(w2 * dw) == pytest.approx(ref(x.numpy(), w2), rel=1e-4, abs=1e-3)

@@ -115,3 +115,57 @@ def test_low_and_high_precision_agree(dtype):
     assert y.dtype == dtype
     tol = {tf.float16: 1e-2, tf.bfloat16: 5e-2, tf.float64: 1e-6}[dtype]
     np.testing.assert_allclose(tf.cast(y, tf.float32).numpy(), ref, atol=tol)
+
+
+def _random_case(seed):
+    """A random upfirdn2d configuration whose output is non-empty: odd and even sizes, separable and
+    2-D filters, negative and positive padding."""
+    rs = np.random.RandomState(seed)
+    while True:
+        shape = [int(rs.randint(1, 3)), int(rs.randint(2, 10)), int(rs.randint(2, 10)), int(rs.randint(1, 4))]
+        f = rs.randn(int(rs.randint(1, 6))) if rs.rand() < 0.5 else rs.randn(int(rs.randint(1, 5)), int(rs.randint(1, 5)))
+        up, down = tuple(int(v) for v in rs.randint(1, 4, 2)), tuple(int(v) for v in rs.randint(1, 4, 2))
+        pad = tuple(int(v) for v in rs.randint(-1, 4, 4))
+        fh, fw = (len(f), len(f)) if f.ndim == 1 else f.shape
+        out_h = (shape[1] * up[1] + pad[2] + pad[3] - fh) // down[1] + 1
+        out_w = (shape[2] * up[0] + pad[0] + pad[1] - fw) // down[0] + 1
+        if out_h >= 1 and out_w >= 1 and shape[1] * up[1] + min(pad[2], 0) > 0 and shape[2] * up[0] + min(pad[0], 0) > 0:
+            return shape, f.astype(np.float32), up, down, pad, bool(rs.rand() < 0.5), float(rs.uniform(0.5, 2))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_shapes_forward_and_adjoint_match_numpy(seed):
+    """Forward against numpy; backward as the adjoint of the numpy forward: <A x', g> = <x', grad>."""
+    shape, f, up, down, pad, flip, gain = _random_case(seed)
+    x = np.random.randn(*shape).astype(np.float32)
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        y = upfirdn2d(xt, f, up=up, down=down, padding=pad, flip_filter=flip, gain=gain)
+        g = tf.constant(np.random.randn(*y.shape).astype(np.float32))
+        loss = tf.reduce_sum(y * g)
+    np.testing.assert_allclose(y.numpy(), numpy_ref.upfirdn2d(x, f, up, down, pad, flip, gain), rtol=1e-4, atol=1e-4)
+    grad = tape.gradient(loss, xt).numpy()
+    probe = np.random.randn(*shape)
+    lhs = np.sum(numpy_ref.upfirdn2d(probe, f, up, down, pad, flip, gain) * g.numpy())
+    assert np.sum(probe * grad) == pytest.approx(lhs, rel=1e-4, abs=1e-4)
+
+
+@pytest.mark.parametrize("taps", [[1, 3, 3, 1], [1, 2, 1], [1, 1]])
+def test_resampling_helpers_match_nvidia_padding(taps):
+    """upsample2d / downsample2d / filter2d are upfirdn2d with stylegan2-ada's padding rules, written
+    out here for a filter of width fw: up 2 pads [(fw + 1) // 2, (fw - 2) // 2] and gains 4, down 2
+    pads [(fw - 1) // 2, (fw - 2) // 2], filter2d pads [fw // 2, (fw - 1) // 2]."""
+    f = setup_filter(taps)
+    fw = len(taps)
+    x = np.random.randn(2, 6, 7, 3).astype(np.float32)
+    up = ((fw + 1) // 2, (fw - 2) // 2)
+    down = ((fw - 1) // 2, (fw - 2) // 2)
+    same = (fw // 2, (fw - 1) // 2)
+    np.testing.assert_allclose(upsample2d(tf.constant(x), f).numpy(),
+                               numpy_ref.upfirdn2d(x, f, (2, 2), (1, 1), up + up, False, 4.0), rtol=1e-5, atol=1e-5)
+    xe = x[:, :6, :6]
+    np.testing.assert_allclose(downsample2d(tf.constant(xe), f).numpy(),
+                               numpy_ref.upfirdn2d(xe, f, (1, 1), (2, 2), down + down), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(filter2d(tf.constant(x), f).numpy(),
+                               numpy_ref.upfirdn2d(x, f, (1, 1), (1, 1), same + same), rtol=1e-5, atol=1e-5)
