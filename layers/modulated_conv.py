@@ -156,6 +156,8 @@ class ModulatedConv2D(StyleGANLayer):
         self.w_dim = int(w_dim)
         self.kernel_size = int(kernel_size)
         self.demodulate = bool(demodulate)
+        if up not in (1, 2):
+            raise ValueError(f"{self.name}: up must be 1 or 2 (the synthesis network's factors), got {up!r}")
         self.up = int(up)
         self.resample_filter = [float(t) for t in resample_filter]
         self.filter = setup_filter(self.resample_filter)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from layers.modulated_conv import ModulatedConv2D
 from tf_stylegan2 import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig, MappingConfig, resolve
 
 SMALL = dict(channel_base=128, channel_max=16)
@@ -198,6 +199,7 @@ def test_presets_match_nvidia_tables():
         (lambda: resolve("config-z", 256), "unknown preset 'config-z'"),
         (lambda: Generator(small_g(activation="gelu")), "unknown activation 'gelu'"),
         (lambda: GeneratorConfig.from_dict({"img_resolution": 8, "channels": 3}), "unknown fields"),
+        (lambda: ModulatedConv2D(4, 4, 8, up=3), "up must be 1 or 2"),
     ],
 )
 def test_bad_configuration_is_a_clear_error(build, message):

@@ -119,6 +119,13 @@ def test_snapshots_load_everywhere(finished_run):
         for a, b in zip(snapshot.weights, other.weights):
             np.testing.assert_array_equal(a.numpy(), b.numpy())
     assert snapshot.dtype_policy.name == "float32" and snapshot.img_resolution == 16
+    # The exporter takes a training checkpoint like any other network.
+    base = os.path.join(os.path.dirname(run_dir), "serving")
+    r = subprocess.run([sys.executable, "-m", "runners.export_savedmodel",
+                        f"--network={os.path.join(run_dir, 'checkpoints', 'ckpt-000000400')}", f"--model_base={base}"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert os.path.exists(os.path.join(base, "1", "saved_model.pb"))
 
 
 def _wait_for(path_pattern, proc, timeout):
