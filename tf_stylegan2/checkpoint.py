@@ -135,7 +135,8 @@ def _tf_checkpoint(groups: Dict[str, Sequence]) -> tf.train.Checkpoint:
 
 
 def save(groups: Dict[str, Sequence], run_dir: str, name: str, keep: int = 3, is_chief: bool = True) -> str:
-    """Writes ``checkpoints/<name>/`` atomically, then points ``latest`` at it; keeps the newest ``keep``.
+    """Writes ``checkpoints/<name>/`` atomically, then points ``latest`` at it; keeps it and the
+    ``keep - 1`` checkpoints before it (names sort by images shown).
 
     ``groups`` are named ordered lists of variables (e.g. ``TrainState.variables()``); a manifest
     of their paths and shapes is written beside the values, so that a restore can tell another
@@ -159,7 +160,9 @@ def save(groups: Dict[str, Sequence], run_dir: str, name: str, keep: int = 3, is
         with open(os.path.join(tmp, _MANIFEST), "w", encoding="utf-8") as f:
             json.dump(_manifest(groups), f)
     write_text(os.path.join(root, LATEST), name + "\n")
-    older = sorted(n for n in os.listdir(root) if n.startswith("ckpt-") and n != name)
+    # Only checkpoints before this one are pruned: a run resumed from an older checkpoint leaves the
+    # later ones of its first attempt alone.
+    older = sorted(n for n in os.listdir(root) if n.startswith("ckpt-") and n < name)
     for old in older[: max(len(older) - (keep - 1), 0)]:
         shutil.rmtree(os.path.join(root, old), ignore_errors=True)
     return path

@@ -16,7 +16,7 @@ import os
 import platform
 import resource
 import time
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -90,12 +90,15 @@ class Run:
     log: Callable[[str], None]
 
 
-def _resume_dir(path: str) -> str:
-    """A run directory, or one of its checkpoint directories -> the run directory."""
+def _resume_point(path: str) -> Tuple[str, Optional[str]]:
+    """(run directory, checkpoint) for ``--resume``: a run directory resumes from its latest
+    checkpoint, a checkpoint directory of a run from that checkpoint."""
     path = os.path.abspath(path)
     if os.path.basename(os.path.dirname(path)) == checkpoint.CHECKPOINTS:
-        return os.path.dirname(os.path.dirname(path))
-    return path
+        if not os.path.isdir(path):
+            raise UserError(f"no such checkpoint: {path}")
+        return os.path.dirname(os.path.dirname(path)), path
+    return path, checkpoint.latest(path) if os.path.isdir(path) else None
 
 
 def _config_differences(stored: Dict[str, Any], new: Dict[str, Any], prefix: str = "") -> list:
@@ -127,10 +130,9 @@ def setup(
     chief = is_chief(strategy)
     run_dir, resumed_from, stored = None, None, None
     if resume:
-        run_dir = _resume_dir(resume)
+        run_dir, resumed_from = _resume_point(resume)
         stored = checkpoint.read_run_options(run_dir)
         options = merge_for_resume(TrainOptions.from_dict(stored["options"]), given or {})
-        resumed_from = checkpoint.latest(run_dir)
         if resumed_from is None:
             raise UserError(f"training run {run_dir} has no checkpoint to resume from yet")
     dataset = open_dataset(options.data)
