@@ -249,3 +249,14 @@ def test_batch_must_divide_over_replicas():
         resolve_config(TrainOptions(cfg="small", batch=6), info, num_replicas=4)
     cfg = resolve_config(TrainOptions(cfg="small", batch=8), info, num_replicas=4)
     assert cfg.train.batch_size == 8
+
+
+def test_resume_point_is_the_latest_or_the_given_checkpoint(finished_run):
+    from tf_stylegan2.train.loop import _resume_point
+
+    run_dir = os.path.abspath(finished_run[0])
+    checkpoints = os.path.join(run_dir, "checkpoints")
+    assert _resume_point(run_dir) == (run_dir, os.path.join(checkpoints, "ckpt-000000400"))
+    assert _resume_point(os.path.join(checkpoints, "ckpt-000000216")) == (run_dir, os.path.join(checkpoints, "ckpt-000000216"))
+    with pytest.raises(UserError, match="no such checkpoint"):
+        _resume_point(os.path.join(checkpoints, "ckpt-000000999"))
