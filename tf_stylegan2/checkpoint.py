@@ -125,7 +125,10 @@ def snapshot_suffix(cur_nimg: int) -> str:
 
 
 def _manifest(groups: Dict[str, Sequence]) -> Dict[str, list]:
-    return {name: [[getattr(v, "path", v.name), list(v.shape)] for v in variables] for name, variables in groups.items()}
+    def entry(v) -> list:
+        return [getattr(v, "path", v.name), list(v.shape)]  # Keras variables have a path, tf.Variables a name
+
+    return {name: [entry(v) for v in variables] for name, variables in groups.items()}
 
 
 def _tf_checkpoint(groups: Dict[str, Sequence]) -> tf.train.Checkpoint:

@@ -123,13 +123,15 @@ def _random_case(seed):
     rs = np.random.RandomState(seed)
     while True:
         shape = [int(rs.randint(1, 3)), int(rs.randint(2, 10)), int(rs.randint(2, 10)), int(rs.randint(1, 4))]
-        f = rs.randn(int(rs.randint(1, 6))) if rs.rand() < 0.5 else rs.randn(int(rs.randint(1, 5)), int(rs.randint(1, 5)))
+        separable = rs.rand() < 0.5
+        f = rs.randn(int(rs.randint(1, 6))) if separable else rs.randn(int(rs.randint(1, 5)), int(rs.randint(1, 5)))
         up, down = tuple(int(v) for v in rs.randint(1, 4, 2)), tuple(int(v) for v in rs.randint(1, 4, 2))
         pad = tuple(int(v) for v in rs.randint(-1, 4, 4))
         fh, fw = (len(f), len(f)) if f.ndim == 1 else f.shape
         out_h = (shape[1] * up[1] + pad[2] + pad[3] - fh) // down[1] + 1
         out_w = (shape[2] * up[0] + pad[0] + pad[1] - fw) // down[0] + 1
-        if out_h >= 1 and out_w >= 1 and shape[1] * up[1] + min(pad[2], 0) > 0 and shape[2] * up[0] + min(pad[0], 0) > 0:
+        cropped_h, cropped_w = shape[1] * up[1] + min(pad[2], 0), shape[2] * up[0] + min(pad[0], 0)
+        if out_h >= 1 and out_w >= 1 and cropped_h > 0 and cropped_w > 0:
             return shape, f.astype(np.float32), up, down, pad, bool(rs.rand() < 0.5), float(rs.uniform(0.5, 2))
 
 

@@ -1,7 +1,6 @@
 """tf_stylegan2.data: pixel values, labels, folder == zip == streamed, determinism, resume, mirror."""
 
 import numpy as np
-import pytest
 import tensorflow as tf
 
 from tf_stylegan2.data import dataset_grid, open_dataset, sample_order

@@ -1,6 +1,5 @@
 """Generator / Discriminator: shapes, NVIDIA's parameter counts, saving, mixed precision, bad input."""
 
-import dataclasses
 
 import keras
 import numpy as np

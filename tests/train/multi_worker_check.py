@@ -16,7 +16,7 @@ options = TrainOptions(outdir=os.path.join(outdir, "runs"), data="builtin:shapes
                        batch=4, kimg=0.032, tick=0.016, snap=1, mirror=True)
 run = setup(options)
 stats = train(run)
-weights = {f"{name}/{i}": v.numpy() for name, model in (("G", run.state.G), ("D", run.state.D), ("G_ema", run.state.G_ema))
-           for i, v in enumerate(model.weights)}
+networks = (("G", run.state.G), ("D", run.state.D), ("G_ema", run.state.G_ema))
+weights = {f"{name}/{i}": v.numpy() for name, model in networks for i, v in enumerate(model.weights)}
 np.savez(os.path.join(outdir, f"worker{index}.npz"), cur_nimg=int(run.state.cur_nimg.numpy()),
          replicas=run.strategy.num_replicas_in_sync, chief=run.is_chief, **weights)

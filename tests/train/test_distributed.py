@@ -57,8 +57,9 @@ def test_multi_worker_run_keeps_workers_identical(tmp_path):
     for i in range(2):
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
                "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})}
-        procs.append(subprocess.Popen([sys.executable, os.path.join(HERE, "multi_worker_check.py"), str(tmp_path), str(i)],
-                                      cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        script = [sys.executable, os.path.join(HERE, "multi_worker_check.py"), str(tmp_path), str(i)]
+        procs.append(subprocess.Popen(script, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True))
     outputs = [p.communicate(timeout=600) for p in procs]
     for p, (out, err) in zip(procs, outputs):
         assert p.returncode == 0, err[-3000:]

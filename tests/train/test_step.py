@@ -1,7 +1,6 @@
 """The training step: NVIDIA's schedule and hyper-parameters, Adam on the right objective, mixed
 precision and XLA, and the per-sample random streams."""
 
-import dataclasses
 
 import numpy as np
 import pytest

@@ -21,6 +21,8 @@ def random_dataset(num_images: int = 32, resolution: int = 8, c_dim: int = 0, se
     """An in-memory dataset of random pixels (class labels when c_dim > 0)."""
     rs = np.random.RandomState(seed)
     pixels = rs.randint(0, 256, [num_images, resolution, resolution, 3]).astype(np.uint8)
-    labels = np.eye(c_dim, dtype=np.float32)[rs.randint(0, c_dim, num_images)] if c_dim else np.zeros([num_images, 0], np.float32)
+    labels = np.zeros([num_images, 0], np.float32)
+    if c_dim:
+        labels = np.eye(c_dim, dtype=np.float32)[rs.randint(0, c_dim, num_images)]
     info = DatasetInfo("random", "random", num_images, resolution, 3, c_dim)
     return ImageDataset(info, labels, cache=pixels)
