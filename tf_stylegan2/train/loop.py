@@ -144,7 +144,8 @@ def setup(
             raise UserError(f"cannot resume {run_dir}: these options build other networks than its checkpoint "
                             f"({'; '.join(diff[:3])})")
     policy = policy_name(options.precision)
-    metrics = MetricSuite(options.metrics, dataset)
+    # Only the chief evaluates (and writes) metrics: the others need not train the feature classifier.
+    metrics = MetricSuite(options.metrics if chief else (), dataset)
 
     with strategy.scope():
         state = create_state(cfg, policy, options.seed, loss_scaling=policy == "mixed_float16")
@@ -273,7 +274,7 @@ def train(run: Run) -> Dict[str, float]:
         record.update({
             "Progress/kimg": cur_nimg / 1000, "Progress/tick": cur_tick, "Timing/sec_per_kimg": sec_per_kimg,
             "Timing/img_per_sec": 1000 / sec_per_kimg, "Timing/total_hours": (now - start_time) / 3600,
-            "Progress/G_lr": float(_lr(state.G_opt)), "Progress/D_lr": float(_lr(state.D_opt)),
+            "Progress/G_lr": _lr(state.G_opt), "Progress/D_lr": _lr(state.D_opt),
             **_memory(),
         })
         log(_progress_line(cur_tick, cur_nimg, total_nimg, now - start_time, sec_per_kimg, eta, record))
