@@ -10,6 +10,7 @@ render projected ws.
 from __future__ import annotations
 
 import os
+import sys
 
 from absl import flags
 
@@ -51,6 +52,8 @@ def main() -> None:
         G = Generator(resolve(FLAGS.cfg, FLAGS.resolution).G)
         source = f"random init ({FLAGS.cfg}, {FLAGS.resolution}px, seed {FLAGS.init_seed})"
     if FLAGS.projected_w:  # as NVIDIA's generate.py: the ws replace the seeds
+        if FLAGS["seeds"].present or FLAGS["trunc"].present:
+            print("note: --seeds and --trunc do not apply to --projected_w", file=sys.stderr)
         images = synthesize(G, load_ws(FLAGS.projected_w, G), FLAGS.noise_mode)
         for i, img in enumerate(images):
             save_png(os.path.join(FLAGS.outdir, f"proj{i:02d}.png"), img)

@@ -10,7 +10,9 @@ from tf_stylegan2 import Generator, GeneratorConfig, MappingConfig
 from tf_stylegan2.fileio import UserError
 from tf_stylegan2.images import save_animation
 from tf_stylegan2.pictures import interpolation, lerp, mix_styles, parse_styles, slerp, style_mixing, walk_positions
-from tf_stylegan2.sampling import class_labels, generate_images, map_latents, synthesize, z_from_seeds
+from tf_stylegan2.sampling import (
+    class_labels, generate_images, load_ws, map_latents, parse_truncation, synthesize, z_from_seeds,
+)
 
 
 def small_generator(c_dim: int = 0) -> Generator:
@@ -27,6 +29,39 @@ def test_parse_styles_checks_the_layer_range():
         parse_styles("4-6", 6)
     with pytest.raises(UserError, match="bad style list"):
         parse_styles("0-x", 6)
+
+
+def test_parse_truncation():
+    assert parse_truncation("0.7") == [0.7] and parse_truncation("1, 0.7,0.5") == [1.0, 0.7, 0.5]
+    for bad in ["0.7,x", "", "nan"]:
+        with pytest.raises(UserError, match="bad truncation list"):
+            parse_truncation(bad)
+
+
+def test_load_ws_checks_the_file_against_G(tmp_path):
+    G = small_generator()  # 4 ws of 6
+    ws = np.random.randn(2, 4, 6).astype(np.float32)
+    np.savez(tmp_path / "ok.npz", w=ws)
+    np.testing.assert_array_equal(load_ws(str(tmp_path / "ok.npz"), G), ws)
+    np.savez(tmp_path / "num_ws.npz", w=np.zeros([1, 5, 6]))
+    np.savez(tmp_path / "flat.npz", w=np.zeros([4, 6]))
+    np.savez(tmp_path / "ints.npz", w=np.zeros([1, 4, 6], np.int32))
+    np.savez(tmp_path / "nan.npz", w=np.full([1, 4, 6], np.nan))
+    np.savez(tmp_path / "other.npz", ws=ws)
+    np.save(tmp_path / "bare.npy", ws)
+    (tmp_path / "text.npz").write_text("not numpy")
+    for name, message in [
+        ("num_ws.npz", r"w of shape \[1, 5, 6\] \(float64\) does not fit this generator, which takes \[N, 4, 6\]"),
+        ("flat.npz", r"w of shape \[4, 6\]"),
+        ("ints.npz", r"\(int32\) does not fit"),
+        ("nan.npz", "holds NaN or Inf"),
+        ("other.npz", r"has no array 'w' \(it holds \['ws'\]\)"),
+        ("bare.npy", "a bare .npy array"),
+        ("text.npz", "is not an .npz file of ws"),
+        ("missing.npz", "no such file"),
+    ]:
+        with pytest.raises(UserError, match=message):
+            load_ws(str(tmp_path / name), G)
 
 
 def test_mix_styles_takes_the_columns_ws_at_the_given_layers():

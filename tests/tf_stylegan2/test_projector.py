@@ -99,6 +99,11 @@ def test_w_statistics():
     assert w_avg.shape == (1, 1, 16)
     np.testing.assert_allclose(w_avg[0, 0], w.mean(0), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(w_std, np.sqrt(np.mean(np.sum((w - w.mean(0)) ** 2, axis=1))), rtol=1e-5)
+    G = tiny_generator(resolution=8, c_dim=3)  # conditional: the statistics of the given class
+    c = np.eye(3, dtype=np.float32)[2]
+    w_avg, _ = w_statistics(G, cfg, c)
+    w = G.mapping(tf.constant(z, tf.float32), tf.constant(np.tile(c, [500, 1]))).numpy()[:, 0]
+    np.testing.assert_allclose(w_avg[0, 0], w.mean(0), rtol=1e-5, atol=1e-6)
 
 
 def test_load_target(tmp_path):
