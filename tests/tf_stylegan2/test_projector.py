@@ -157,9 +157,15 @@ def test_projection_of_an_image_G_made(tmp_path, vgg16):
     w_true = map_latents(G, z_from_seeds([11], 16))
     target = synthesize(G, w_true)[0]
     cfg = ProjectorConfig(num_steps=100, w_avg_samples=1000)
-    steps = []
-    projection = project(G, target, vgg16.lpips_features, cfg, seed=5, on_step=lambda *a: steps.append(a))
+    steps, feature_calls = [], []
+
+    def lpips_features(images):  # counts the Python calls: the target's, then one trace of the step
+        feature_calls.append(images.shape)
+        return vgg16.lpips_features(images)
+
+    projection = project(G, target, lpips_features, cfg, seed=5, on_step=lambda *a: steps.append(a))
     assert [s[0] for s in steps] == list(range(1, 101))
+    assert len(feature_calls) == 2  # 100 steps ran as one traced tf.function, not op by op
     assert projection.w_steps.shape == (100, G.num_ws, 16) and projection.w.shape == (1, G.num_ws, 16)
     np.testing.assert_array_equal(projection.w[0, 0], projection.w[0, -1])  # one w for all layers
     for v, before in zip([v for v in G.weights if v.name == "noise_const"], noise_before):
