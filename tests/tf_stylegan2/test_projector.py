@@ -196,3 +196,12 @@ def test_projection_of_an_image_G_made(tmp_path, vgg16):
     assert summary["psnr"] == pytest.approx(psnr(target, proj))
     assert summary["lpips"] < 0.15 and summary["lpips"] < 0.25 * summary["lpips_first_step"]
     assert summary["psnr"] > 14 and summary["psnr"] > psnr(target, start) + 6
+
+
+def test_w_plus_optimises_one_w_per_layer(vgg16):
+    G = tiny_generator()
+    target = synthesize(G, map_latents(G, z_from_seeds([2], 16)))[0]
+    projection = project(G, target, vgg16.lpips_features, ProjectorConfig(num_steps=5, w_avg_samples=100, w_plus=True))
+    assert projection.w.shape == (1, G.num_ws, 16)
+    per_layer = projection.w[0] - projection.w[0].mean(axis=0)
+    assert np.abs(per_layer).max() > 1e-3  # the layers moved apart
