@@ -96,7 +96,8 @@ def vgg16_state(seed: int = VGG16_SEED) -> Dict[str, np.ndarray]:
         state[f"features.{index}.weight"] = _normal(rng, (cout, cin, 3, 3), np.sqrt(2.0 / (9 * cin)))
         state[f"features.{index}.bias"] = _normal(rng, cout, 0.05)
         cin = cout
-    for index, (fan_out, fan_in, gain) in zip((0, 3, 6), ((4096, 512 * 7 * 7, 2.0), (4096, 4096, 2.0), (1000, 4096, 1.0))):
+    fcs = ((0, 4096, 512 * 7 * 7, 2.0), (3, 4096, 4096, 2.0), (6, 1000, 4096, 1.0))  # index, out, in, He gain
+    for index, fan_out, fan_in, gain in fcs:
         state[f"classifier.{index}.weight"] = _normal(rng, (fan_out, fan_in), np.sqrt(gain / fan_in))
         state[f"classifier.{index}.bias"] = _normal(rng, fan_out, 0.05)
     return state

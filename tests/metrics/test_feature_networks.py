@@ -6,7 +6,10 @@ logits; VGG16 fc2 after ReLU) and lpips 0.1.4 (LPIPS v0.1 VGG) computed with the
 torch). Tolerance: max |ours - reference| <= 1e-4 * max |reference| per output.
 """
 
+import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -16,7 +19,8 @@ import random_weights
 from tf_stylegan2.fileio import UserError
 from tf_stylegan2.metrics import detectors
 
-GOLDENS = np.load(os.path.join(os.path.dirname(os.path.abspath(__file__)), "goldens", "feature_networks.npz"))
+HERE = os.path.dirname(os.path.abspath(__file__))
+GOLDENS = np.load(os.path.join(HERE, "goldens", "feature_networks.npz"))
 RTOL = 1e-4
 
 
@@ -170,3 +174,14 @@ def test_lpips_needs_weights(vgg):
         bare.lpips(x, x)
     with pytest.raises(ValueError, match="differ in shape"):
         vgg.lpips(x, x[:, :8])
+
+
+def test_replicas_compute_what_one_call_does():
+    """Inside strategy.run on two logical CPUs (half the batch each; Inception built outside and
+    inside strategy.scope()), the gathered outputs equal one call on the whole batch."""
+    r = subprocess.run([sys.executable, os.path.join(HERE, "detectors_replicas_check.py")], capture_output=True,
+                       text=True, timeout=900, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert r.returncode == 0, r.stderr[-3000:]
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    assert result["replicas"] == 2
+    assert len(result["diff"]) == 6 and max(result["diff"].values()) < 1e-5, result["diff"]

@@ -64,9 +64,10 @@ class VGG16(keras.Model):
                 self.convs.append(conv)
                 in_channels = channels
         # Weights come from files: zeros, not a random initialiser (fc1 alone has 102.8 M values).
-        self.fc1 = keras.layers.Dense(FEATURE_DIM, activation="relu", kernel_initializer="zeros", dtype=_FLOAT, name="fc1")
+        dense = dict(activation="relu", kernel_initializer="zeros", dtype=_FLOAT)
+        self.fc1 = keras.layers.Dense(FEATURE_DIM, name="fc1", **dense)
         self.fc1.build((None, HEAD_MAP * HEAD_MAP * in_channels))
-        self.fc2 = keras.layers.Dense(FEATURE_DIM, activation="relu", kernel_initializer="zeros", dtype=_FLOAT, name="fc2")
+        self.fc2 = keras.layers.Dense(FEATURE_DIM, name="fc2", **dense)
         self.fc2.build((None, FEATURE_DIM))
         self.built = True
 
