@@ -2,7 +2,9 @@
 one-line UserError naming the problem for everything else."""
 
 import hashlib
+import os
 import re
+import sys
 import types
 
 import keras
@@ -14,10 +16,9 @@ from tf_stylegan2.fileio import UserError
 from tf_stylegan2.metrics import detectors
 from tf_stylegan2.official import safe_unpickle
 
-needs_reader = pytest.mark.skipif(
-    not hasattr(safe_unpickle, "load_torch"),
-    reason="tf_stylegan2.official.safe_unpickle.load_torch (the torch file reader) is not on this branch yet",
-)
+# The pure-Python torch file writer of the reader's tests.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "official"))
+import torch_writer as tw  # noqa: E402
 
 
 def one_line(excinfo) -> str:
@@ -128,15 +129,6 @@ def test_missing_and_keras_files_are_refused(tmp_path):
         one_line(e)
 
 
-@needs_reader
-def test_truncated_file_is_refused(tmp_path):
-    path = tmp_path / "pt_inception-2015-12-05-6726825d.pth"
-    path.write_bytes(b"PK\x03\x04" + b"\x00" * 40)
-    with pytest.raises(UserError, match="cannot read Inception weights") as e:
-        detectors.load_inception(str(path))
-    one_line(e)
-
-
 def fake_reader(monkeypatch, files):
     """safe_unpickle.load_torch replaced by a table path -> (format, tensors)."""
     def load_torch(path):
@@ -187,4 +179,90 @@ def test_reader_errors_name_the_role(tmp_path, monkeypatch):
     monkeypatch.setattr(safe_unpickle, "load_torch", load_torch, raising=False)
     with pytest.raises(UserError, match="cannot read Inception weights .*truncated zip archive") as e:
         detectors.load_inception(str(path))
+    one_line(e)
+
+
+# --- whole files, written in torch's formats by tests/official/torch_writer.py ----------------
+
+
+@pytest.fixture(scope="module")
+def inception_state():
+    return random_weights.inception_state()
+
+
+@pytest.fixture(scope="module")
+def reference(inception_state):
+    return detectors.build_inception(inception_state, {"file": "random"})
+
+
+def weights(detector):
+    """(path, value) of every weight in creation order (Keras paths repeat: conv/kernel, ...)."""
+    return [(v.path, v.numpy()) for v in detector.model.weights]
+
+
+def write(path, data: bytes) -> str:
+    path.write_bytes(data)
+    return str(path)
+
+
+@pytest.mark.parametrize("fmt", ["torch-zip", "torch-legacy"])
+def test_pytorch_fid_file_in_both_torch_save_formats(tmp_path, inception_state, reference, fmt):
+    obj = tw.state_dict({k: tw.array_tensor(v) for k, v in inception_state.items()})
+    data = tw.zip_bytes(obj) if fmt == "torch-zip" else tw.legacy_bytes(obj)
+    path = write(tmp_path / "pt_inception-2015-12-05-6726825d.pth", data)
+    detector = detectors.load_inception(path)
+    assert detector.identity == {"network": "inception-2015-12-05", "file": "pt_inception-2015-12-05-6726825d.pth",
+                                 "sha256": hashlib.sha256(data).hexdigest(), "format": fmt}
+    ours, got = weights(reference), weights(detector)
+    assert len(ours) == len(got) == 471
+    for (k, mine), (_, theirs) in zip(ours, got):
+        np.testing.assert_array_equal(theirs, mine, err_msg=k)
+    if fmt == "torch-zip":
+        image = np.random.default_rng(3).integers(0, 256, (1, 30, 30, 3), dtype=np.uint8)
+        np.testing.assert_array_equal(detector(image)["pool3"].numpy(), reference(image)["pool3"].numpy())
+        truncated = write(tmp_path / "truncated.pth", data[: len(data) // 2])
+        with pytest.raises(UserError, match="cannot read Inception weights .*truncated.pth") as e:
+            detectors.load_inception(truncated)
+        one_line(e)
+
+
+def module_tree(name: str, tensors: dict) -> tw.Module:
+    """A TorchScript module tree whose parameters have the given dotted names."""
+    own = {k: v for k, v in tensors.items() if "." not in k}
+    children = {}
+    for k, v in tensors.items():
+        if "." in k:
+            head, rest = k.split(".", 1)
+            children.setdefault(head, {})[rest] = v
+    return tw.Module(name, own, {c: module_tree(f"{name}_{c}", t) for c, t in children.items()})
+
+
+def test_nvidia_torchscript_inception(tmp_path, inception_state, reference):
+    """A TorchScript archive with NVIDIA's module names and no BN scale (the 2015 graph has none)."""
+    theirs = {detectors.nvidia_inception_key(k): v for k, v in inception_state.items()
+              if not k.endswith(".bn.weight")}
+    data = tw.torchscript_bytes(module_tree("InceptionV3", theirs), constants=[np.zeros(2, np.float32)])
+    detector = detectors.load_inception(write(tmp_path / "inception-2015-12-05.pt", data))
+    assert detector.identity["format"] == "torchscript" and "known_as" not in detector.identity
+    ours, got = weights(reference), weights(detector)
+    assert len(ours) == len(got)
+    for (k, mine), (_, theirs) in zip(ours, got):
+        np.testing.assert_array_equal(theirs, 1.0 if k.endswith("gamma") else mine, err_msg=k)
+
+
+def test_refused_files_name_themselves(tmp_path):
+    imagenet = {"Conv2d_1a_3x3.conv.weight": np.zeros((32, 3, 3, 3), np.float32),
+                "AuxLogits.fc.weight": np.zeros((1000, 768), np.float32)}
+    path = write(tmp_path / "inception_v3_google-0cc3c7bd.pth",
+                 tw.zip_bytes(tw.state_dict({k: tw.array_tensor(v) for k, v in imagenet.items()})))
+    with pytest.raises(UserError, match="^inception_v3_google-0cc3c7bd.pth is torchvision's ImageNet") as e:
+        detectors.load_inception(path)
+    one_line(e)
+    vgg19 = {f"layers.conv{k}.weight": np.zeros(1, np.float32) for k in range(1, 17)}
+    path = write(tmp_path / "vgg19.pt", tw.torchscript_bytes(module_tree("VGG19", vgg19)))
+    with pytest.raises(UserError, match="^vgg19.pt has more than 13 conv layers"):
+        detectors.load_vgg16(path)
+    path = write(tmp_path / "notes.pth", b"not a torch file")
+    with pytest.raises(UserError, match="cannot read VGG16 weights .*notes.pth.*not a torch file") as e:
+        detectors.load_vgg16(path)
     one_line(e)

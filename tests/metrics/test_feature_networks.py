@@ -123,8 +123,12 @@ def _nvidia_inception_names():
     return names
 
 
-def _variables(model):
-    return {v.path.split("/", 1)[1]: v.numpy() for v in model.weights}  # without the model's name
+def assert_same_weights(a, b):
+    """Every weight equal, in creation order (Keras paths repeat: conv/kernel, ...)."""
+    assert len(a.weights) == len(b.weights)
+    for x, y in zip(a.weights, b.weights):
+        assert x.name == y.name and x.shape == y.shape
+        np.testing.assert_array_equal(y.numpy(), x.numpy(), err_msg=x.path)
 
 
 def test_nvidia_inception_names_load_the_same_network(inception):
@@ -138,10 +142,7 @@ def test_nvidia_inception_names_load_the_same_network(inception):
         if unit in names:
             theirs[f"{names[unit]}.{layer}.{param}"] = value
     nv = detectors.build_inception(theirs, {"file": "inception-2015-12-05.pt"})
-    ours, got = _variables(inception.model), _variables(nv.model)
-    assert ours.keys() == got.keys()
-    for k in ours:
-        np.testing.assert_array_equal(got[k], ours[k], err_msg=k)
+    assert_same_weights(inception.model, nv.model)
     # NVIDIA's BN has no scale tensor: ones.
     del theirs["layers.mixed_10.tower_2_conv.bn.weight"]
     nv = detectors.build_inception(theirs, {"file": "inception-2015-12-05.pt"})
@@ -160,11 +161,8 @@ def test_nvidia_vgg16_names_load_the_same_network(vgg, vgg_state):
     for k in range(5):
         theirs[f"lpips{k}"] = lins[f"lin{k}.model.1.weight"][0]  # [C, 1, 1], as a public port reads them
     nv = detectors.build_vgg16(theirs, {"file": "vgg16.pt"})
-    ours, got = _variables(vgg.model), _variables(nv.model)
-    for k in ours:
-        np.testing.assert_array_equal(got[k], ours[k], err_msg=k)
-    for mine, their in zip(vgg.head.lins, nv.head.lins):
-        np.testing.assert_array_equal(their.numpy(), mine.numpy())
+    assert_same_weights(vgg.model, nv.model)
+    assert_same_weights(vgg.head, nv.head)
 
 
 def test_lpips_needs_weights(vgg):
