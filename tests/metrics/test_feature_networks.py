@@ -172,6 +172,8 @@ def test_lpips_needs_weights(vgg):
         bare.lpips(x, x)
     with pytest.raises(ValueError, match="differ in shape"):
         vgg.lpips(x, x[:, :8])
+    with pytest.raises(ValueError, match="at least 16x16"):
+        vgg.lpips(x[:, :8], x[:, :8])
 
 
 def test_replicas_compute_what_one_call_does():

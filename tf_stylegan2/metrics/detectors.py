@@ -47,6 +47,7 @@ from tf_stylegan2.official import safe_unpickle
 INCEPTION_NETWORK = "inception-2015-12-05"
 VGG16_NETWORK = "vgg16"
 LPIPS_NETWORK = "lpips-v0.1-vgg"
+LPIPS_MIN_SIZE = 16
 
 # Files recognised by their sha256 (all public; the 8-hex suffix of a torch hub file name is the
 # start of its sha256).
@@ -126,6 +127,9 @@ class VGG16Detector:
         a, b = (preprocess.to_rgb(tf.cast(x, tf.float32)) for x in (a, b))
         if a.shape != b.shape:
             raise ValueError(f"lpips: the two batches differ in shape, {a.shape.as_list()} vs {b.shape.as_list()}")
+        if any(s is not None and s < LPIPS_MIN_SIZE for s in a.shape[1:3]):
+            # relu5_3 comes after four 2x poolings: smaller images leave it empty.
+            raise ValueError(f"lpips: images must be at least {LPIPS_MIN_SIZE}x{LPIPS_MIN_SIZE}, got {a.shape.as_list()}")
         return self._lpips(a, b)
 
     def _features_fn(self, images: tf.Tensor) -> tf.Tensor:
