@@ -132,6 +132,18 @@ class VGG16Detector:
             raise ValueError(f"lpips: images must be at least {LPIPS_MIN_SIZE}x{LPIPS_MIN_SIZE}, got {a.shape.as_list()}")
         return self._lpips(a, b)
 
+    def lpips_features(self, images) -> tf.Tensor:
+        """``[N, D]`` float32 vectors of float images in [-1, 1] (``[N, H, W, 3 or 1]``) whose
+        squared Euclidean distances are LPIPS distances (``LPIPSHead.features``). No tf.function
+        of its own: the projector traces it into its optimisation step and differentiates it."""
+        if self.head is None:
+            raise UserError(f"no LPIPS weights loaded: pass lpips_path ({LPIPS_FILES})")
+        x = preprocess.to_rgb(tf.cast(images, tf.float32))
+        if any(s is not None and s < LPIPS_MIN_SIZE for s in x.shape[1:3]):
+            raise ValueError(f"lpips: images must be at least {LPIPS_MIN_SIZE}x{LPIPS_MIN_SIZE}, "
+                             f"got {x.shape.as_list()}")
+        return self.head.features(self.model.stages(preprocess.lpips_input(x)))
+
     def _features_fn(self, images: tf.Tensor) -> tf.Tensor:
         return self.model(preprocess.vgg16_input(images))
 

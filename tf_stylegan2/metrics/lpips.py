@@ -48,6 +48,18 @@ class LPIPSHead(keras.layers.Layer):
         return total
 
 
+    def features(self, stages: Sequence[tf.Tensor]) -> tf.Tensor:
+        """``[N, D]``: the stages unit-normalised along channels, scaled by ``sqrt(lin_k / (H_k W_k))``
+        and concatenated, so that the squared Euclidean distance of two images' vectors is their
+        LPIPS distance (what NVIDIA's ``vgg16(..., return_lpips=True)`` returns for its projector)."""
+        n = tf.shape(stages[0])[0]
+        parts = []
+        for x, w in zip(stages, self.lins):
+            area = tf.cast(tf.shape(x)[1] * tf.shape(x)[2], tf.float32)
+            parts.append(tf.reshape(_unit_normalize(x) * tf.sqrt(tf.convert_to_tensor(w) / area), [n, -1]))
+        return tf.concat(parts, axis=1)
+
+
 def _unit_normalize(x: tf.Tensor) -> tf.Tensor:
     return x / (tf.sqrt(tf.reduce_sum(tf.square(x), axis=-1, keepdims=True)) + NORM_EPSILON)
 
