@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Dict, Optional, Tuple
 
-from layers.synthesis import check_resolution
+from layers.rules import check_resolution
 
 
 def _from_dict(cls, data: Dict[str, Any]):

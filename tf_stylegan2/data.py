@@ -30,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from layers.rules import valid_resolution
 from tf_stylegan2 import datasets
 from tf_stylegan2.fileio import UserError
 from tf_stylegan2.images import grid
@@ -375,7 +376,7 @@ def _check_image(where: str, mode: str, size: Tuple[int, int], info: DatasetInfo
 
 def _check_resolution(where: str, size: Tuple[int, int]) -> int:
     w, h = size
-    if w != h or w < 4 or w & (w - 1):
+    if w != h or not valid_resolution(w):
         raise UserError(
             f"{where} is {w}x{h}: training images must be square with a power-of-two size >= 4 "
             "(convert with runners/dataset_tool.py)"

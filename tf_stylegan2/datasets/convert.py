@@ -25,6 +25,7 @@ from typing import Callable, Dict, FrozenSet, List, Optional, Tuple
 import numpy as np
 from PIL import Image, ImageOps
 
+from layers.rules import valid_resolution
 from tf_stylegan2 import data, datasets
 from tf_stylegan2.fileio import UserError, atomic_path
 from tf_stylegan2.images import encode_png
@@ -63,7 +64,7 @@ class ConvertOptions:
         if self.background not in ("black", "white"):
             raise UserError(f"background must be black or white, got {self.background!r}")
         r = self.resolution
-        if r is not None and (r < 4 or r & (r - 1)):
+        if r is not None and not valid_resolution(r):
             raise UserError(f"resolution must be a power of two >= 4, got {r}")
         if r is None and self.transform != "none":
             raise UserError(f"transform {self.transform} needs a resolution")
@@ -192,7 +193,7 @@ class _Converter:
         """Crop / resize / letterbox to resolution x resolution."""
         w, h = image.size
         if self.resolution is None:  # transform 'none' without a resolution: the first image decides
-            if w != h or w < 4 or w & (w - 1):
+            if w != h or not valid_resolution(w):
                 raise UserError(f"{where} is {w}x{h}: pass --resolution (the first image sets the size otherwise)")
             self.resolution = w
         r = self.resolution
