@@ -62,9 +62,10 @@ def test_graph_mode_matches_eager(arch):
 def test_config_f_parameter_counts_match_nvidia():
     """Config F at 1024x1024, trainable parameters only (buffers such as noise_const and w_avg excluded).
 
-    Expected numbers: NVIDIA stylegan2-ada-pytorch ``training/networks.py`` built with
-    channel_base=32768, channel_max=512, z=w=512, 8 mapping layers, no labels, summing
-    ``p.numel()`` over ``parameters()`` (shared/NOTES-tf-2.21.md, "Reference figures"):
+    Expected numbers: NVIDIA stylegan2-ada-pytorch ``training/networks.py`` (``Generator``,
+    ``Discriminator``) built with channel_base=32768, channel_max=512, z=w=512, 8 mapping layers,
+    no labels, summing ``p.numel()`` over ``parameters()`` (the Parameters column of the table
+    that ``torch_utils/misc.py`` ``print_module_summary`` prints when training starts):
     G 30,370,060 = mapping 2,101,248 + synthesis 28,268,812; D 29,012,513.
     """
     cfg = resolve("config-f", 1024)
@@ -168,13 +169,21 @@ def test_mixed_precision_blocks_finite_and_close_to_fp32(policy, tol):
     assert np.abs(la - lb).max() <= tol * max(np.abs(la).max(), 1.0)
 
 
-def test_float16_prenormalization_keeps_large_styles_finite():
-    """Huge styles overflow float16 without NVIDIA's pre-normalization; the clamp bounds outputs."""
-    g = Generator(small_g(16, num_fp16_res=2, conv_clamp=256), dtype="mixed_float16")
-    for block in g.synthesis.blocks:
-        block.conv1.conv.affine.bias.assign(np.full(block.conv1.in_channels, 3e4, np.float32))
-    img = g(tf.random.normal([2, 8]), noise_mode="const").numpy()
-    assert np.isfinite(img).all()
+def test_float16_prenormalization_keeps_large_styles_exact():
+    """Huge styles overflow float16 without NVIDIA's pre-normalization (modulated_conv2d in
+    stylegan2-ada-pytorch training/networks.py). The clamp keeps such outputs finite, but wrong:
+    without it the float16 image differs from the float32 one by ~500 (measured, seeds 0-2).
+    Tolerance: max |diff| <= 0.005 max |float32 image|; measured up to 0.0013 over three seeds."""
+    cfg = small_g(16, num_fp16_res=2, conv_clamp=256)
+    g16 = Generator(cfg, dtype="mixed_float16")
+    g32 = Generator(cfg)
+    g32.set_weights(g16.get_weights())
+    for g in (g16, g32):
+        for block in g.synthesis.blocks:
+            block.conv1.conv.affine.bias.assign(np.full(block.conv1.in_channels, 3e4, np.float32))
+    z = tf.random.normal([2, 8])
+    a, b = g32(z, noise_mode="const").numpy(), g16(z, noise_mode="const").numpy()
+    assert np.abs(a - b).max() <= 0.005 * np.abs(a).max()
 
 
 def test_presets_match_nvidia_tables():
