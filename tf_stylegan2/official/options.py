@@ -15,7 +15,7 @@ from typing import Any, Iterable, Optional, Tuple, Union
 import numpy as np
 
 from custom_ops import ACTIVATIONS
-from layers.synthesis import ARCHITECTURES
+from layers.rules import ARCHITECTURES
 from tf_stylegan2.config import DiscriminatorConfig, GeneratorConfig, MappingConfig
 from tf_stylegan2.fileio import UserError
 

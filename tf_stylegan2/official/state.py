@@ -29,6 +29,7 @@ import numpy as np
 from custom_ops import setup_filter
 from layers.equalized import EqualizedConv2D, EqualizedDense
 from layers.mapping import MappingNetwork
+from layers.rules import channels, resolution_log2
 from layers.synthesis import SynthesisLayer
 from layers.to_rgb import ToRGB
 from tf_stylegan2.config import DiscriminatorConfig, GeneratorConfig
@@ -73,10 +74,6 @@ class NetworkState:
         return model
 
 
-def _channels(config: Config, r: int) -> int:
-    return min(config.channel_base // r, config.channel_max)
-
-
 def _mapping_count(z_dim: int, c_dim: int, w_dim: int, m, w_avg: bool) -> int:
     embed = (m.embed_features or w_dim) if c_dim else 0
     features = [z_dim + embed] + [m.layer_features or w_dim] * (m.num_layers - 1) + [w_dim]
@@ -87,8 +84,8 @@ def _mapping_count(z_dim: int, c_dim: int, w_dim: int, m, w_avg: bool) -> int:
 def parameter_count(config: Config) -> int:
     """How many values our network for ``config`` holds (weights and buffers, as the official
     tensors other than ``resample_filter``), without building it."""
-    log2 = int(np.log2(config.img_resolution))
-    ch = lambda r: _channels(config, r)  # noqa: E731
+    log2 = resolution_log2(config.img_resolution)
+    ch = lambda r: channels(r, config.channel_base, config.channel_max)  # noqa: E731
     if isinstance(config, GeneratorConfig):
         w, img = config.w_dim, config.img_channels
 
@@ -189,7 +186,7 @@ def _discriminator_pairs(D: Discriminator) -> List[Pair]:
         for name in ("fromrgb", "conv0", "conv1", "skip"):
             pairs += _conv_pairs(f"b{block.resolution}.{name}", getattr(block, name))
     pairs += _mapping_pairs("mapping", D.mapping)
-    e = D.b4
+    e = D.epilogue
     pairs += _conv_pairs("b4.fromrgb", e.fromrgb) + _conv_pairs("b4.conv", e.conv)
     c, r = e.in_channels, e.resolution
 

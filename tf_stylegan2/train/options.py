@@ -20,7 +20,7 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 from absl import flags
 
-from tf_stylegan2.config import PRESETS, StyleGAN2Config, resolve
+from tf_stylegan2.config import PRESETS, Serializable, StyleGAN2Config, resolve
 from tf_stylegan2.data import DatasetInfo
 from tf_stylegan2.fileio import UserError
 from tf_stylegan2.metrics.suite import METRIC_NAMES, check_metric_names
@@ -69,7 +69,7 @@ def _preset(what: str) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainOptions:
+class TrainOptions(Serializable):
     """``None`` means: the preset's value (stylegan2-ada's ``--cfg`` logic)."""
 
     outdir: str = option("runs", "Where new run directories are created.")
@@ -105,16 +105,6 @@ class TrainOptions:
             check = meta["check"] or (_one_of(meta["choices"]) if meta["choices"] else None)
             if check is not None and value is not None:
                 check(field.name, value)
-
-    def to_dict(self) -> Dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Dict[str, Any]) -> "TrainOptions":
-        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise UserError(f"unknown training options {sorted(unknown)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
     def to_flagfile(self) -> str:
         """The options as runners/train.py flags, one per line, written by absl (options that are
