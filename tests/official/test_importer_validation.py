@@ -226,6 +226,14 @@ def test_bad_ada_values_are_named(change, message):
         ada_pytorch.read_ada(ada_with(change))
 
 
+def test_a_weight_of_the_wrong_rank_is_named_when_building():
+    """A scalar where D's fc matrix belongs (found by an exhaustive run of the mutations above)."""
+    fc = lambda d: d["D"].state["_modules"]["b4"].state["_modules"]["fc"].state["_parameters"]  # noqa: E731
+    net = ada_pytorch.read_ada(ada_with(lambda d: fc(d).update(weight=np.zeros((), np.float32))))["D"]
+    with pytest.raises(UserError, match=r"D: official weight 'b4.fc.weight' has shape \[\], which does not fit"):
+        net.build()
+
+
 def test_options_beyond_the_weights_are_refused_before_building():
     """channel_max 65536 would make a 150 GB convolution; the file holds a few thousand values."""
     data = ada_with(lambda d: init_kwargs(d, "G_ema")["synthesis_kwargs"].update(channel_base=1 << 30, channel_max=1 << 16))

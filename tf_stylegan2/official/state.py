@@ -215,7 +215,7 @@ def _assign(
             raise UserError(f"{what}: official weight {name!r} holds NaN or infinite values")
         try:
             value = transform(value)
-        except ValueError:  # e.g. a reshape that does not fit
+        except (ValueError, IndexError):  # a reshape or transpose that does not fit the rank
             value = None
         if value is None or tuple(value.shape) != tuple(variable.shape):
             raise UserError(
