@@ -5,9 +5,14 @@ device, under XLA and in TFLite, and supports gradients of any order (R1 and pat
 regularization differentiate twice).
 """
 
-from custom_ops.bias_act import ACTIVATIONS, Activation, bias_act, get_activation
-from custom_ops.conv2d_resample import conv2d_resample
-from custom_ops.upfirdn2d import downsample2d, filter2d, setup_filter, upfirdn2d, upsample2d
+import importlib.util
+
+# The TensorFlow-free tools (custom_ops.build, custom_ops.cuda_selftest) run on GPU machines that
+# have no TensorFlow; everything else needs it.
+if importlib.util.find_spec("tensorflow") is not None:
+    from custom_ops.bias_act import ACTIVATIONS, Activation, bias_act, get_activation
+    from custom_ops.conv2d_resample import conv2d_resample
+    from custom_ops.upfirdn2d import downsample2d, filter2d, setup_filter, upfirdn2d, upsample2d
 
 __all__ = [
     "ACTIVATIONS",
