@@ -28,7 +28,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 KERNELS = os.path.join(HERE, "kernels")
@@ -60,6 +60,14 @@ def sources_digest(root: str = KERNELS) -> str:
     return h.hexdigest()[:16]
 
 
+def write_sources_header(path: str, root: str = KERNELS) -> str:
+    """custom_ops/stylegan2_sources.h: the digest the library reports (kernels/ops_info.cc)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(f'#define STYLEGAN2_SOURCES "{sources_digest(root)}"\n')
+    return path
+
+
 def find_cuda() -> str:
     """The CUDA toolkit's root directory (holding bin/nvcc); raises RuntimeError if there is none."""
     candidates = [os.environ.get("CUDA_HOME", ""), os.environ.get("CUDA_PATH", "")]
@@ -83,10 +91,14 @@ def archs_label(archs: Sequence[str] = CUDA_ARCHS) -> str:
     return ",".join([f"sm_{a}" for a in archs] + [f"compute_{archs[-1]}"])
 
 
+def nvcc_flags(archs: Sequence[str] = CUDA_ARCHS) -> List[str]:
+    return ["-std=c++17", "-O3", *gencode_flags(archs), "-Werror", "all-warnings", "-Xcompiler",
+            "-fPIC," + ",".join(WARNINGS)]
+
+
 def nvcc_command(cuda: str, source: str, output: str, archs: Sequence[str] = CUDA_ARCHS) -> List[str]:
     """Compiles one .cu file of the TensorFlow-free launch code into a position-independent object."""
-    return [os.path.join(cuda, "bin", "nvcc"), "-std=c++17", "-O3", "-c", source, "-o", output, *gencode_flags(archs),
-            "-Werror", "all-warnings", "-Xcompiler", "-fPIC," + ",".join(WARNINGS)]
+    return [os.path.join(cuda, "bin", "nvcc"), *nvcc_flags(archs), "-c", source, "-o", output]
 
 
 def cudart_flags(cuda: str) -> List[str]:
@@ -101,23 +113,28 @@ def cudart_flags(cuda: str) -> List[str]:
     raise RuntimeError(f"no CUDA runtime library (libcudart) under {cuda}")
 
 
-def _tf_flags() -> List[str]:
+def _tf_flags() -> Tuple[List[str], List[str]]:
+    """TensorFlow's compile flags (its headers as system headers) and link flags."""
     import tensorflow as tf
 
     compile_flags = [f"-isystem{f[2:]}" if f.startswith("-I") else f for f in tf.sysconfig.get_compile_flags()]
-    return [f'-DSTYLEGAN2_TF_VERSION="{tf.__version__}"', *compile_flags, *tf.sysconfig.get_link_flags()]
+    return [f'-DSTYLEGAN2_TF_VERSION="{tf.__version__}"', *compile_flags], tf.sysconfig.get_link_flags()
 
 
-def compile_command(output: str, portable: bool = False, compiler: str = "g++", cuda: Optional[str] = None,
-                    cuda_objects: Sequence[str] = ()) -> List[str]:
-    """The C++ compile-and-link command of the op library (with ``cuda``: the GPU kernels too)."""
-    arch = [] if portable else ["-march=native"]
-    gpu = []
+def compile_commands(output: str, directory: str, portable: bool = False, compiler: str = "g++",
+                     cuda: Optional[str] = None, cuda_objects: Sequence[str] = ()) -> Tuple[List[List[str]], List[str]]:
+    """The C++ commands of the op library: one compile per source (objects in ``directory``), then
+    the link (with ``cuda``: the GPU kernels and the CUDA runtime too)."""
+    tf_compile, tf_link = _tf_flags()
+    write_sources_header(os.path.join(directory, "custom_ops", "stylegan2_sources.h"))
+    flags = ["-fPIC", "-O3", *WARNINGS, *([] if portable else ["-march=native"]), f"-I{KERNELS}", f"-I{directory}",
+             *tf_compile]
     if cuda:
-        gpu = ["-DGOOGLE_CUDA=1", f'-DSTYLEGAN2_CUDA_ARCHS="{archs_label()}"', f"-isystem{os.path.join(cuda, 'include')}",
-               *cuda_objects, *cudart_flags(cuda)]
-    return [compiler, "-shared", "-fPIC", "-O3", *WARNINGS, *arch, f"-I{KERNELS}",
-            f'-DSTYLEGAN2_SOURCES="{sources_digest()}"', *TF_SOURCES, "-o", output, *gpu, *_tf_flags()]
+        flags += ["-DGOOGLE_CUDA=1", f'-DSTYLEGAN2_CUDA_ARCHS="{archs_label()}"', f"-isystem{os.path.join(cuda, 'include')}"]
+    objects = [os.path.join(directory, os.path.basename(s) + ".o") for s in TF_SOURCES]
+    compiles = [[compiler, "-c", s, "-o", o, *flags] for s, o in zip(TF_SOURCES, objects)]
+    link = [compiler, "-shared", *objects, *cuda_objects, "-o", output, *(cudart_flags(cuda) if cuda else []), *tf_link]
+    return compiles, link
 
 
 def _run(command: List[str]) -> None:
@@ -126,11 +143,15 @@ def _run(command: List[str]) -> None:
         raise RuntimeError(f"{os.path.basename(command[0])} failed:\n{result.stdout}{result.stderr}")
 
 
+def _run_all(commands: List[List[str]]) -> None:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(os.cpu_count() or 1, 1)) as pool:
+        list(pool.map(_run, commands))
+
+
 def compile_cuda_objects(cuda: str, directory: str, archs: Sequence[str] = CUDA_ARCHS) -> List[str]:
     """nvcc on every .cu file (in parallel); returns the object files."""
     objects = [os.path.join(directory, os.path.basename(s) + ".o") for s in CUDA_SOURCES]
-    with concurrent.futures.ThreadPoolExecutor(max_workers=len(CUDA_SOURCES)) as pool:
-        list(pool.map(_run, [nvcc_command(cuda, s, o, archs) for s, o in zip(CUDA_SOURCES, objects)]))
+    _run_all([nvcc_command(cuda, s, o, archs) for s, o in zip(CUDA_SOURCES, objects)])
     return objects
 
 
@@ -157,7 +178,9 @@ def build(output: str = LIBRARY, portable: bool = False, compiler: str = "g++", 
     def make(tmp: str) -> None:
         with tempfile.TemporaryDirectory() as directory:
             objects = cuda_objects or (compile_cuda_objects(cuda_root, directory) if cuda_root else [])
-            _run(compile_command(tmp, portable, compiler, cuda_root, objects))
+            compiles, link = compile_commands(tmp, directory, portable, compiler, cuda_root, objects)
+            _run_all(compiles)
+            _run(link)
 
     return _atomic_build(output, make)
 
@@ -191,7 +214,16 @@ def main(argv=None) -> int:
     parser.add_argument("--cuda", action="store_true", help="also build the GPU kernels (needs nvcc)")
     parser.add_argument("--portable", action="store_true")
     parser.add_argument("--compiler", default="g++")
+    # For the Bazel build, which takes these facts from here (see custom_ops/BUILD):
+    parser.add_argument("--sources-header", metavar="PATH", help="write the sources digest header and exit")
+    parser.add_argument("--nvcc-flags", action="store_true", help="print the CUDA targets, then nvcc's flags, and exit")
     args = parser.parse_args(argv)
+    if args.sources_header:
+        write_sources_header(args.sources_header)
+        return 0
+    if args.nvcc_flags:
+        print("\n".join([archs_label(), *nvcc_flags()]))
+        return 0
     try:
         path = build(args.output, args.portable, args.compiler, args.cuda)
     except RuntimeError as e:

@@ -48,10 +48,12 @@ extern "C" int sg2_cuda_check_devices(char* message, int size) {
       snprintf(where, sizeof(where), "CUDA device %d (%s, compute capability %d.%d)", device, prop.name,
                prop.major, prop.minor);
     }
-    snprintf(message, static_cast<size_t>(size),
-             "%s: %s; the driver supports CUDA %d.%d (0.0: no driver), the library was built with CUDA %d.%d",
-             where, cudaGetErrorString(status), driver / 1000, driver % 1000 / 10, CUDART_VERSION / 1000,
-             CUDART_VERSION % 1000 / 10);
+    char drivers[96] = "no CUDA driver is installed";
+    if (driver > 0) {
+      snprintf(drivers, sizeof(drivers), "the driver supports CUDA %d.%d", driver / 1000, driver % 1000 / 10);
+    }
+    snprintf(message, static_cast<size_t>(size), "%s: %s; %s, the library was built with CUDA %d.%d", where,
+             cudaGetErrorString(status), drivers, CUDART_VERSION / 1000, CUDART_VERSION % 1000 / 10);
   }
   return static_cast<int>(status);
 }
