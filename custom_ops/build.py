@@ -130,7 +130,8 @@ def compile_commands(output: str, directory: str, portable: bool = False, compil
     flags = ["-fPIC", "-O3", *WARNINGS, *([] if portable else ["-march=native"]), f"-I{KERNELS}", f"-I{directory}",
              *tf_compile]
     if cuda:
-        flags += ["-DGOOGLE_CUDA=1", f'-DSTYLEGAN2_CUDA_ARCHS="{archs_label()}"', f"-isystem{os.path.join(cuda, 'include')}"]
+        flags += ["-DGOOGLE_CUDA=1", f'-DSTYLEGAN2_CUDA_ARCHS="{archs_label()}"',
+                  f"-isystem{os.path.join(cuda, 'include')}"]
     objects = [os.path.join(directory, os.path.basename(s) + ".o") for s in TF_SOURCES]
     compiles = [[compiler, "-c", s, "-o", o, *flags] for s, o in zip(TF_SOURCES, objects)]
     link = [compiler, "-shared", *objects, *cuda_objects, "-o", output, *(cudart_flags(cuda) if cuda else []), *tf_link]

@@ -253,7 +253,8 @@ def _upfirdn2d_custom(
     """Compiled kernel (gradient registered below). A separable filter runs as two passes, one per
     axis with the square root of the gain each, as in NVIDIA's CUDA path."""
     if f.ndim == 2:
-        return _upfirdn2d_kernel(x, tf.constant(f), _kernel_args(x.shape, f.shape, up, down, padding, flip_filter, gain))
+        a = _kernel_args(x.shape, f.shape, up, down, padding, flip_filter, gain)
+        return _upfirdn2d_kernel(x, tf.constant(f), a)
     (upx, upy), (downx, downy), (px0, px1, py0, py1) = up, down, padding
     row, column = f[np.newaxis, :], f[:, np.newaxis]
     g = float(np.sqrt(gain))

@@ -11,6 +11,8 @@
 // empty. GradGrad is the derivative of Grad with respect to x, which is what a GradientTape of a
 // GradientTape (R1, path length) needs; like NVIDIA's, the kernels stop at second order.
 
+#include <functional>
+
 #include "bias_act_op.h"
 #include "tensorflow/core/framework/common_shape_fns.h"
 #include "tensorflow/core/framework/op.h"
@@ -71,14 +73,41 @@ class BiasActCpu : public BiasActBase {
             *dy = Data<T>(in.dy);
     T* out = y->flat<T>().data();
     auto* workers = ctx->device()->tensorflow_cpu_worker_threads();
+    auto shard = [&](int64_t units, int64_t cost, const std::function<void(int64_t, int64_t)>& work) {
+      ::tensorflow::Shard(workers->num_threads, workers->workers, units, cost, work);
+    };
+    typedef typename Accumulator<T>::type A;
     dispatch_act(p.act, [&](auto act) {
       constexpr int kAct = decltype(act)::value;
-      // Elements are cheap: shards must be large.
-      ::tensorflow::Shard(workers->num_threads, workers->workers, p.size, 8, [&](int64_t begin, int64_t end) {
-        for (int64_t i = begin; i < end; ++i) {
-          out[i] = static_cast<T>(bias_act_element<kAct, T>(p, x, b, xref, yref, dy, static_cast<int>(i)));
-        }
-      });
+      // Loads only what this mode and activation read (bias_act.h), with the mode a constant, so
+      // that the loops below vectorize.
+      auto element = [&](int64_t i, A bias) {
+        const A xr = kGrad > 0 && kAct == SG2_ACT_SWISH ? static_cast<A>(xref[i]) : A(0);
+        const A yr = kGrad > 0 ? static_cast<A>(yref[i]) : A(0);
+        const A dv = kGrad == 2 ? static_cast<A>(dy[i]) : A(0);
+        out[i] = static_cast<T>(bias_act_value<kAct, A>(p, kGrad, static_cast<A>(x[i]), bias, xr, yr, dv));
+      };
+      const bool bias = b && (kGrad == 0 || kAct == SG2_ACT_SWISH);  // gradients read b for swish only
+      if (!bias) {
+        shard(p.size, 8, [&](int64_t begin, int64_t end) {
+          for (int64_t i = begin; i < end; ++i) element(i, A(0));
+        });
+      } else if (p.step_b == 1) {  // channels last (NHWC): rows of size_b elements, the bias per column
+        const int64_t c = p.size_b;
+        shard(p.size / c, 8 * c, [&](int64_t begin, int64_t end) {
+          for (int64_t r = begin; r < end; ++r) {
+            for (int64_t k = 0; k < c; ++k) element(r * c + k, static_cast<A>(b[k]));
+          }
+        });
+      } else {  // channels before other axes: runs of step_b elements sharing one bias
+        const int64_t run = p.step_b;
+        shard(p.size / run, 8 * run, [&](int64_t begin, int64_t end) {
+          for (int64_t r = begin; r < end; ++r) {
+            const A bv = static_cast<A>(b[r % p.size_b]);
+            for (int64_t i = r * run; i < (r + 1) * run; ++i) element(i, bv);
+          }
+        });
+      }
       return SG2_OK;
     });
   }

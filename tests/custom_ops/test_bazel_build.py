@@ -33,7 +33,8 @@ def _bazel_build(*options):
     lib = os.path.join(ROOT, "bazel-bin", "custom_ops", "_stylegan2_ops.so")
     # Load in a fresh process: the test process may already hold the g++-built library.
     check = ("import sys; sys.path.insert(0, '.'); import tensorflow as tf; from custom_ops import loader; "
-             f"loader.load({lib!r}); info = loader.build_info(); print(info['tensorflow'], tf.__version__, info['cuda'])")
+             f"loader.load({lib!r}); info = loader.build_info(); "
+             "print(info['tensorflow'], tf.__version__, info['cuda'])")
     r = subprocess.run([sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     built_for, running, cuda = r.stdout.split()[-3:]

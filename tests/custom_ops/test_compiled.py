@@ -155,7 +155,7 @@ def test_second_order_gradient_matches_reference():
 def test_refuses_a_library_of_another_tensorflow_version(library_path, monkeypatch):
     monkeypatch.setattr(loader, "_library", None)  # as in a fresh process
     monkeypatch.setattr(tf, "__version__", "2.0.0")
-    with pytest.raises(RuntimeError, match="stale: it was built for TensorFlow 2.21.* rebuild with `python -m custom_ops.build`"):
+    with pytest.raises(RuntimeError, match="stale: it was built for TensorFlow 2.21.* `python -m custom_ops.build`"):
         loader.load(library_path)
 
 

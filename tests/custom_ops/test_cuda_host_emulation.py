@@ -76,7 +76,8 @@ def test_c_api_rejects_bad_arguments(backend):
     f = np.ones([2, 2], np.float32)
     y = np.zeros([1, 3, 3, 1], np.float32)
     s = ok.struct(1, 1)
-    assert backend.lib.sg2_host_upfirdn2d(ctypes.byref(s), 2, *(a.ctypes.data for a in (x, f, y))) == -2  # bf16: GPU only
+    pointers = (a.ctypes.data for a in (x, f, y))
+    assert backend.lib.sg2_host_upfirdn2d(ctypes.byref(s), 2, *pointers) == -2  # bfloat16 exists on the GPU only
 
     def bias_act(act=1, grad=0, yref=True, xref=True, dy=True):
         s = BiasActStruct(size=4, size_b=0, step_b=1, act=act, grad=grad, alpha=0.2, gain=1.0, clamp=-1.0)

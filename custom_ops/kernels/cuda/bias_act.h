@@ -115,18 +115,20 @@ SG2_HD A act_derivative(int order, A f, A t, A alpha) {
 // One element. x: the forward input (grad 0), dL/dy (grad 1) or dL/d(dx) (grad 2); b: its bias;
 // xref: the forward input (read by swish's gradients); yref: the forward output (gradients);
 // dy: dL/dy of the first-order gradient (grad 2).
+// `grad` is p.grad, passed apart so that a caller with a compile-time mode (the CPU kernels) lets
+// the compiler drop the other modes.
 template <int Act, typename A>
-SG2_HD A bias_act_value(const sg2_bias_act_args& p, A x, A b, A xref, A yref, A dy) {
+SG2_HD A bias_act_value(const sg2_bias_act_args& p, int grad, A x, A b, A xref, A yref, A dy) {
   const A gain = A(p.gain), clamp = A(p.clamp), alpha = A(p.alpha);
-  if (p.grad == 0) {
+  if (grad == 0) {
     const A y = act_forward<Act>(x + b, alpha) * gain;
     if (p.clamp < 0.f) return y;
     return y > clamp ? clamp : (y < -clamp ? -clamp : y);  // NaN stays NaN
   }
   if (p.clamp >= 0.f && !(yref > -clamp && yref < clamp)) return A(0);  // clamped: no gradient
   const A f = gain != A(0) ? yref / gain : A(0);
-  const A d = act_derivative<Act>(p.grad, f, xref + b, alpha);
-  return x * d * gain * (p.grad == 2 ? dy : A(1));
+  const A d = act_derivative<Act>(grad, f, xref + b, alpha);
+  return x * d * gain * (grad == 2 ? dy : A(1));
 }
 
 // Element `index` of the output, loading what the mode needs (null pointers read as zero).
@@ -135,7 +137,7 @@ SG2_HD typename Accumulator<T>::type bias_act_element(const sg2_bias_act_args& p
                                                       const T* xref, const T* yref, const T* dy, int index) {
   typedef typename Accumulator<T>::type A;
   const A bias = b ? static_cast<A>(b[(index / p.step_b) % p.size_b]) : A(0);
-  return bias_act_value<Act, A>(p, static_cast<A>(x[index]), bias, xref ? static_cast<A>(xref[index]) : A(0),
+  return bias_act_value<Act, A>(p, p.grad, static_cast<A>(x[index]), bias, xref ? static_cast<A>(xref[index]) : A(0),
                                 yref ? static_cast<A>(yref[index]) : A(0), dy ? static_cast<A>(dy[index]) : A(0));
 }
 

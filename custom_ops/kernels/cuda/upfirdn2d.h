@@ -46,8 +46,9 @@ inline int upfirdn2d_check(const sg2_upfirdn2d_args& a) {
   if (out_h < 1 || out_w < 1) return SG2_ERROR_ARGUMENT;
   const int64_t limit = INT32_MAX;
   // Every index the kernel forms, padded positions included, stays below 2^31.
-  const int64_t span_y = (out_h - 1) * a.downy + a.fh + int64_t(a.in_h) * a.upy + (a.pady0 < 0 ? -int64_t(a.pady0) : a.pady0);
-  const int64_t span_x = (out_w - 1) * a.downx + a.fw + int64_t(a.in_w) * a.upx + (a.padx0 < 0 ? -int64_t(a.padx0) : a.padx0);
+  const int64_t pad_y = a.pady0 < 0 ? -int64_t(a.pady0) : a.pady0, pad_x = a.padx0 < 0 ? -int64_t(a.padx0) : a.padx0;
+  const int64_t span_y = (out_h - 1) * a.downy + a.fh + int64_t(a.in_h) * a.upy + pad_y;
+  const int64_t span_x = (out_w - 1) * a.downx + a.fw + int64_t(a.in_w) * a.upx + pad_x;
   if (int64_t(a.n) * a.in_h * a.in_w * a.c > limit || int64_t(a.n) * out_h * out_w * a.c > limit ||
       int64_t(a.fh) * a.fw > limit || span_y > limit || span_x > limit) {
     return SG2_ERROR_TOO_LARGE;
