@@ -5,9 +5,9 @@ environment variable ``TF_STYLEGAN2_OPS``:
 
 - ``auto`` (default): where TensorFlow sees a GPU, the compiled kernels if the library has GPU
   kernels that run on it (otherwise one warning names the fix, ``python -m custom_ops.build
-  --cuda``, and the reference ops run). On a CPU-only machine the reference ops: the compiled CPU
-  kernels are no faster there (``CPU_AUTO``, measured in docs/PERFORMANCE.md). Always the
-  reference ops while a function is traced for XLA, which cannot compile custom ops.
+  --cuda``, and the reference ops run). On a CPU-only machine the compiled CPU kernels when a
+  library is built (``CPU_AUTO``, as measured in docs/PERFORMANCE.md), else the reference ops.
+  Always the reference ops while a function is traced for XLA, which cannot compile custom ops.
 - ``ref``: the reference ops (stock TensorFlow, any device, XLA, TFLite).
 - ``custom``: the compiled kernels on whatever device the op is placed; raises if they are
   unusable where ``auto`` would have warned.
@@ -34,9 +34,9 @@ from custom_ops import build
 
 IMPLS = ("auto", "ref", "custom", "cuda")
 
-# Whether ``auto`` runs the compiled CPU kernels on a machine without a GPU. They are no faster than
-# TensorFlow's own ops at the widths that matter (docs/PERFORMANCE.md, "Compiled ops"), so no.
-CPU_AUTO = False
+# Whether ``auto`` runs the compiled CPU kernels on a machine without a GPU: yes, they are faster
+# than TensorFlow's own ops at stylegan2-ada's widths (docs/PERFORMANCE.md, "Compiled ops").
+CPU_AUTO = True
 
 # Element types the kernels are built for (CPU and GPU).
 KERNEL_DTYPES = (tf.float16, tf.bfloat16, tf.float32, tf.float64)
@@ -71,12 +71,15 @@ def parse_info(info: str) -> Dict[str, str]:
     return dict(item.split("=", 1) for item in info.split() if "=" in item)
 
 
+_OTHER_SOURCES = "it was built from other kernel sources than custom_ops/kernels"
+
+
 def stale_reason(info: Dict[str, str]) -> Optional[str]:
     """Why a library with build ``info`` must not be used here, or None."""
     if info.get("tensorflow") != tf.__version__:
         return f"it was built for TensorFlow {info.get('tensorflow', 'unknown')}, this is {tf.__version__}"
     if build.library_sources() and info.get("sources") != build.sources_digest():
-        return "it was built from other kernel sources than custom_ops/kernels"
+        return _OTHER_SOURCES
     return None
 
 
@@ -96,6 +99,12 @@ def load(path: str):
         if os.path.realpath(path) == _library_path:
             return _library
         raise RuntimeError(f"compiled ops are already loaded from {_library_path}; cannot also load {path}")
+    # A library from other sources is refused before it registers its ops: once registered, op
+    # names are taken in this process and no other candidate could load.
+    if build.library_sources():
+        with open(path, "rb") as f:
+            if build.sources_digest().encode() not in f.read():
+                raise RuntimeError(f"{path} is stale: {_OTHER_SOURCES}; rebuild with `{_rebuild_hint()}`")
     lib = tf.load_op_library(path)
     with tf.init_scope():  # the first search may happen while a tf.function is being traced
         info = parse_info(lib.style_gan2_ops_info().numpy().decode())
@@ -124,7 +133,7 @@ def library():
             errors.append(str(e) if "stale" in str(e) else f"{path}: {e}")
     with _lock:
         _searched = True
-        _load_error = "; ".join(errors) or f"no compiled library found (build it with `{_rebuild_hint()}`)"
+        _load_error = "; ".join(errors) or "no compiled library found"
     return None
 
 
@@ -225,12 +234,20 @@ def use_custom(impl: Optional[str] = None, dtype: Optional[tf.DType] = None, op:
                                               "using the reference op")
         return False
     lib = library()
-    problem = _load_error if lib is None else gpu_problem()
+    problem = gpu_problem() if lib is not None else (
+        f"no compiled library found (build it with `{_rebuild_hint()}`)" if _missing() else _load_error)
     if impl == "cuda" and not problem and not gpu_visible():
         problem = "ops=cuda needs a GPU, and TensorFlow sees none"
     if problem:
         if insist:
             raise RuntimeError(f"compiled ops requested but unusable: {problem}")
-        warn_once("library", f"tf-stylegan2 compiled ops unusable, using the reference ops: {problem}")
+        # Without a GPU, no library at all is the plain install (the reference ops are as right),
+        # not worth a warning; a stale or broken one is.
+        if gpu_visible() or not _missing():
+            warn_once("library", f"tf-stylegan2 compiled ops unusable, using the reference ops: {problem}")
         return False
     return True
+
+
+def _missing() -> bool:
+    return not any(os.path.exists(p) for p in candidate_paths())

@@ -4,6 +4,8 @@ The library is built from source for this session with ``custom_ops.build`` (the
 CUDA build is compiled and loaded in test_cuda_build.py), so CI checks the C++ on every run.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -218,6 +220,23 @@ def test_a_gpu_without_gpu_kernels_gets_one_warning_and_the_reference_ops(monkey
     for impl in ("custom", "cuda"):
         with pytest.raises(RuntimeError, match="unusable: .*has no GPU kernels"):
             loader.use_custom(impl)
+
+
+def test_no_library_is_silent_on_a_cpu_and_one_warning_on_a_gpu(monkeypatch, fresh_warnings):
+    """As in a fresh clone: no library anywhere. On a CPU the reference ops run quietly; where TF
+    sees a GPU, one warning says how to build the GPU kernels."""
+    monkeypatch.setattr(loader, "_library", None)
+    monkeypatch.setattr(loader, "_searched", False)
+    monkeypatch.setattr(loader, "candidate_paths", lambda: [])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not loader.use_custom("auto")
+    monkeypatch.setattr(loader, "gpu_visible", lambda: True)
+    with pytest.warns(UserWarning, match="no compiled library found .*python -m custom_ops.build --cuda") as record:
+        assert not loader.use_custom("auto") and not loader.use_custom("auto")
+    assert len(record) == 1
+    with pytest.raises(RuntimeError, match="unusable: no compiled library found"):
+        loader.use_custom("custom")
 
 
 def test_unsupported_dtype_takes_the_reference_path_with_one_warning(fresh_warnings):
