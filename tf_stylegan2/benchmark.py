@@ -16,7 +16,6 @@ from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 import keras
 import tensorflow as tf
 
-from custom_ops.loader import IMPLS as OPS
 from tf_stylegan2.config import resolve
 from tf_stylegan2.networks import Generator
 from tf_stylegan2.precision import PRECISIONS, policy_name
@@ -119,6 +118,7 @@ class TrainingResult:
     cycle_minibatches: int  # minibatches of one lazy-regularization cycle (16 for NVIDIA's schedule)
     warmup_minibatches: int
     cycle_seconds: Tuple[float, ...]  # wall time of each timed cycle
+    cycle_steps: Tuple[Tuple[int, int], ...]  # G and D optimizer steps taken in each timed cycle
 
 
 def training_config(case: TrainingCase, num_replicas: int = 1):
@@ -136,8 +136,8 @@ def training_config(case: TrainingCase, num_replicas: int = 1):
 def _check_ops(impl: str) -> None:
     from custom_ops import loader
 
-    if impl not in OPS:
-        raise ValueError(f"unknown ops implementation {impl!r}; expected one of {list(OPS)}")
+    if impl not in loader.IMPLS:
+        raise ValueError(f"unknown ops implementation {impl!r}; expected one of {list(loader.IMPLS)}")
     if impl in COMPILED:
         try:
             loader.use_custom(impl)
@@ -209,18 +209,23 @@ def training_speed(case: TrainingCase, iters: int = 3, strategy: Optional[tf.dis
             for value in stats.values():  # wait for the step, as the training loop does
                 float(value)
 
+        def optimizer_steps() -> Tuple[int, int]:
+            return int(state.G_opt.iterations.numpy()), int(state.D_opt.iterations.numpy())
+
         warmup = cycle + 1
         for _ in range(warmup):
             minibatch()
-        times = []
+        times, steps = [], []
         for _ in range(iters):
+            before = optimizer_steps()
             start = time.perf_counter()
             for _ in range(cycle):
                 minibatch()
             times.append(time.perf_counter() - start)
+            steps.append(tuple(now - then for now, then in zip(optimizer_steps(), before)))
     seconds = sorted(times)[len(times) // 2]
     sec_per_kimg = seconds / (cycle * case.batch) * 1000
-    return TrainingResult(sec_per_kimg, 1000 / sec_per_kimg, cycle, warmup, tuple(times))
+    return TrainingResult(sec_per_kimg, 1000 / sec_per_kimg, cycle, warmup, tuple(times), tuple(steps))
 
 
 def training_seconds_per_kimg(case: TrainingCase, iters: int = 3) -> float:

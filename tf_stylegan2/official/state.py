@@ -125,7 +125,7 @@ def _discriminator_pairs(D: Discriminator) -> List[Pair]:
         for name in ("fromrgb", "conv0", "conv1", "skip"):
             pairs += _conv_pairs(f"b{block.resolution}.{name}", getattr(block, name))
     pairs += _mapping_pairs("mapping", D.mapping)
-    e = D.b4
+    e = D.epilogue
     pairs += _conv_pairs("b4.fromrgb", e.fromrgb) + _conv_pairs("b4.conv", e.conv)
     c, r = e.in_channels, e.resolution
 

@@ -31,7 +31,7 @@ from typing import Any, Dict, List, Tuple
 
 import numpy as np
 
-from layers.synthesis import check_architecture, check_resolution
+from layers.rules import check_architecture, check_resolution, resolution_log2
 from tf_stylegan2.config import DiscriminatorConfig, GeneratorConfig, MappingConfig
 from tf_stylegan2.fileio import UserError
 from tf_stylegan2.official.safe_unpickle import TFNetwork
@@ -144,7 +144,7 @@ def _generator(net: TFNetwork, what: str) -> NetworkState:
             raise UserError(f"{what}: the generator has no '{key}' sub-network")
         variables[key + "/"] = _check_network(components[key], func, f"{what}/{key}")
     common = _common(o, what)
-    log2 = check_resolution(common["img_resolution"])
+    log2 = resolution_log2(common["img_resolution"])
     channel_base, channel_max = _channels(o, [2**k for k in range(2, log2 + 1)], what)
     beta = o["dlatent_avg_beta"]
     config = GeneratorConfig(
@@ -218,7 +218,7 @@ def _discriminator(net: TFNetwork, what: str) -> NetworkState:
     own = _check_network(net, "D_stylegan2", what)
     o = _options(net.static_kwargs, _D, what)
     common = _common(o, what)
-    log2 = check_resolution(common["img_resolution"])
+    log2 = resolution_log2(common["img_resolution"])
     channel_base, channel_max = _channels(o, [2**k for k in range(2, log2 + 1)], what)
     dense = int(np.clip(int(o["fmap_base"]), o["fmap_min"], o["fmap_max"]))  # nf(0): Dense0's width
     if dense != min(channel_base // 4, channel_max):
