@@ -1,8 +1,9 @@
 """Numeric kernels for StyleGAN2 (NHWC): FIR resampling, fused bias + activation, resampling conv.
 
-Nothing here knows about GANs. Every op is written in standard TensorFlow ops, so it runs on any
-device, under XLA and in TFLite, and supports gradients of any order (R1 and path-length
-regularization differentiate twice).
+Nothing here knows about GANs. Every op has a reference implementation in standard TensorFlow ops
+(any device, XLA, TFLite, gradients of any order); upfirdn2d and bias_act also have compiled CPU
+and CUDA kernels behind the same signature, with the gradients R1 and path-length regularization
+need (second order). ``custom_ops.loader`` chooses per call.
 """
 
 import importlib.util
