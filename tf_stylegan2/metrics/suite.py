@@ -40,6 +40,7 @@ from tf_stylegan2.metrics.inception_score import inception_score
 from tf_stylegan2.metrics.kid import kernel_distance
 from tf_stylegan2.metrics.perceptual_path_length import perceptual_path_length
 from tf_stylegan2.metrics.stats import (
+    DEFAULT_BATCH_GEN,
     DEFAULT_BATCH_SIZE,
     DEFAULT_CACHE_DIR,
     FeatureDetector,
@@ -165,6 +166,16 @@ def needed_networks(specs: Sequence[MetricSpec]) -> List[str]:
     return sorted({s.network for s in specs})
 
 
+def check_files_given(specs: Sequence[MetricSpec], inception: Optional[str], vgg16: Optional[str]) -> None:
+    """A UserError naming the flag when a metric's weights file is not given."""
+    needs = needed_networks(specs)
+    for network, path, flag in ((INCEPTION, inception, "--inception"), (VGG16, vgg16, "--vgg16")):
+        if network in needs and not path:
+            users = ", ".join(s.name for s in specs if s.network == network)
+            raise UserError(f"{users} need{'s' if ',' not in users else ''} the {network} weights: pass {flag}=<file> "
+                            "(docs/METRICS.md says which files work and where to get them)")
+
+
 def load_networks(
     specs: Sequence[MetricSpec],
     *,
@@ -176,13 +187,9 @@ def load_networks(
 ) -> FeatureNetworks:
     """Reads the weights files the metrics need (a UserError naming the flag when one is missing,
     or the file when it is not the right network) and trains the classifier of ``*_clf`` metrics."""
+    check_files_given(specs, inception, vgg16)
     needs = needed_networks(specs)
     networks = FeatureNetworks()
-    for network, path, flag in ((INCEPTION, inception, "--inception"), (VGG16, vgg16, "--vgg16")):
-        if network in needs and not path:
-            users = ", ".join(s.name for s in specs if s.network == network)
-            raise UserError(f"{users} need{'s' if ',' not in users else ''} the {network} weights: pass {flag}=<file> "
-                            "(docs/METRICS.md says which files work and where to get them)")
     if INCEPTION in needs or VGG16 in needs:
         from tf_stylegan2.metrics import detectors  # the feature networks' readers
 
@@ -223,32 +230,41 @@ class MetricOptions:
     batch_size: int = DEFAULT_BATCH_SIZE
     log: Optional[Log] = None
 
+    def __post_init__(self):
+        check_batch_size(self.batch_size)
+
     @property
     def num_replicas(self) -> int:
         return (self.strategy or tf.distribute.get_strategy()).num_replicas_in_sync
 
 
-def _real_mirror(spec: MetricSpec, opts: MetricOptions) -> bool:
-    return opts.mirror and not spec.full
+def check_batch_size(batch_size: int) -> None:
+    if batch_size < 1 or batch_size % DEFAULT_BATCH_GEN:
+        raise UserError(f"the batch size must be a positive multiple of {DEFAULT_BATCH_GEN} (the images per "
+                        f"generator call), got {batch_size}")
 
 
-def check_dataset(specs: Sequence[MetricSpec], opts: MetricOptions) -> None:
+def _real_mirror(spec: MetricSpec, mirror: bool) -> bool:
+    return mirror and not spec.full
+
+
+def check_dataset(specs: Sequence[MetricSpec], dataset: ImageDataset, mirror: bool) -> None:
     """A UserError when the dataset has fewer real images than a metric needs."""
     for spec in specs:
         if not spec.uses_reals:
             continue
-        mirror = _real_mirror(spec, opts)
-        have = num_real_items(opts.dataset, None, mirror)
+        flips = _real_mirror(spec, mirror)
+        have = num_real_items(dataset, None, flips)
         if have < spec.min_real():
-            counted = f"{len(opts.dataset)} images" + (f" ({have} with their x-flips, --mirror)" if mirror else "")
+            counted = f"{len(dataset)} images" + (f" ({have} with their x-flips, --mirror)" if flips else "")
             hint = "" if spec.full else " (the _full variants use every real image there is)"
-            raise UserError(f"{spec.name} needs {spec.min_real()} real images, but dataset {opts.dataset.info.path} "
+            raise UserError(f"{spec.name} needs {spec.min_real()} real images, but dataset {dataset.info.path} "
                             f"has {counted}{hint}")
 
 
-def check_generator(G, opts: MetricOptions) -> None:
+def check_generator(G, dataset: ImageDataset) -> None:
     """A UserError when the generator does not make images like the dataset's."""
-    info = opts.dataset.info
+    info = dataset.info
     if (G.img_resolution, G.img_channels) != (info.resolution, info.channels):
         raise UserError(f"the generator makes {G.img_resolution}x{G.img_resolution}x{G.img_channels} images but dataset "
                         f"{info.path} holds {info.resolution}x{info.resolution}x{info.channels}")
@@ -282,7 +298,7 @@ class _Evaluation:
         return ("gen", _FEATURES[spec.kind][0], spec.num_gen)
 
     def _real_key(self, spec: MetricSpec) -> tuple:
-        mirror = _real_mirror(spec, self.opts)
+        mirror = _real_mirror(spec, self.opts.mirror)
         return ("real", _FEATURES[spec.kind][0], num_real_items(self.opts.dataset, spec.max_real, mirror), mirror)
 
     def _get(self, key: tuple) -> FeatureStats:
@@ -351,8 +367,8 @@ def evaluate(G, names: Sequence[str], opts: MetricOptions,
     the first image is generated.
     """
     specs = [parse_metric(n) for n in names]
-    check_generator(G, opts)
-    check_dataset(specs, opts)
+    check_generator(G, opts.dataset)
+    check_dataset(specs, opts.dataset, opts.mirror)
     missing = [s.name for s in specs if getattr(opts.networks, s.network) is None]
     if missing:
         raise UserError(f"no feature network loaded for {', '.join(missing)}")
@@ -400,10 +416,11 @@ class MetricSuite:
                  log: Optional[Log] = None):
         self.names = tuple(names)
         specs = [parse_metric(n) for n in self.names]
+        check_files_given(specs, inception, vgg16)
+        check_dataset(specs, dataset, mirror)
         networks = load_networks(specs, inception=inception, vgg16=vgg16, lpips=lpips, dataset=dataset, seed=seed)
         self.options = MetricOptions(dataset, networks, mirror=mirror, seed=seed, cache_dir=cache_dir,
                                      strategy=strategy, log=log)
-        check_dataset(specs, self.options)
 
     def __call__(self, G) -> List[Dict[str, Any]]:
         return evaluate(G, self.names, self.options) if self.names else []
