@@ -90,3 +90,29 @@ def test_bad_input_is_one_line_and_writes_no_result(tmp_path):
     assert sorted(os.listdir(run_dir)) == ["network-snapshot-000000100.keras", "training_options.json"]
     assert not cache.exists() or not os.listdir(cache)
     assert snapshot.exists()
+
+
+def test_official_pickles_load_as_generators(tmp_path):
+    """load_generator, the loader calc_metrics uses, reads both official pickle formats (their G_ema)."""
+    import tensorflow as tf
+
+    sys.path.insert(0, os.path.join(ROOT, "tests", "official"))
+    import official_pickles as op
+
+    from tf_stylegan2 import official
+    from tf_stylegan2.checkpoint import load_generator
+
+    g = dict(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=3, mapping_kwargs=dict(num_layers=2),
+             synthesis_kwargs=dict(channel_base=64, channel_max=16))
+    d = dict(c_dim=0, img_resolution=16, img_channels=3, channel_base=64, channel_max=16)
+    ada, _ = op.ada_pickle(g, d)
+    tf1, _ = op.tf1_pickle(dict(resolution=16, num_channels=3, fmap_base=64, fmap_max=16, latent_size=8,
+                                dlatent_size=8, mapping_layers=2), dict(resolution=16, num_channels=3, fmap_base=64,
+                                                                        fmap_max=16))
+    z = tf.constant(np.random.RandomState(0).randn(2, 8), tf.float32)
+    for name, data in (("ada.pkl", ada), ("tf1.pkl", tf1)):
+        (tmp_path / name).write_bytes(data)
+        G = load_generator(str(tmp_path / name))
+        reference = official.read(str(tmp_path / name)).networks["G_ema"].build()
+        assert G.img_resolution == 16
+        np.testing.assert_array_equal(G(z, noise_mode="const").numpy(), reference(z, noise_mode="const").numpy())
