@@ -2,6 +2,7 @@
 them), their feature statistics (stats.py), and the feature classifier that provides a feature space
 for the embedded datasets."""
 
+from tf_stylegan2.metrics.detectors import load_inception, load_vgg16  # the feature networks' files
 from tf_stylegan2.metrics.feature_classifier import FeatureClassifier, train_feature_classifier
 from tf_stylegan2.metrics.features import (
     feature_frechet_distance,
@@ -33,6 +34,8 @@ __all__ = [
     "inception_score",
     "kernel_distance",
     "kid_from_features",
+    "load_inception",
+    "load_vgg16",
     "mean_cov",
     "parse_metric",
     "perceptual_path_length",
