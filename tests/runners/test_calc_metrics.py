@@ -83,6 +83,18 @@ def test_bad_input_is_one_line_and_writes_no_result(tmp_path):
         lines = r.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("calc_metrics.py: error:") and message in lines[0], (args,
                                                                                                          r.stderr)
+    sys.path.insert(0, os.path.join(ROOT, "tests", "official"))
+    import torch_writer as tw
+
+    truncated = tmp_path / "pt_inception-2015-12-05-6726825d.pth"
+    data = tw.zip_bytes(tw.state_dict({"Conv2d_1a_3x3.conv.weight": tw.array_tensor(np.ones([32, 3, 3, 3], np.float32))}))
+    truncated.write_bytes(data[: len(data) // 2])
+    for weights, message in [(not_weights, "is a Keras model, not Inception weights"),
+                             (truncated, "cannot read Inception weights"),
+                             (tmp_path / "nowhere.pth", "no such file")]:
+        r = run(f"--network={run_dir}", "--metrics=fid2k_full", f"--inception={weights}", cache=cache)
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 1 and message in lines[0], r.stderr
     r = run(f"--network={not_weights}", "--metrics=fd1k_clf")
     assert r.returncode == 2 and "--data is needed" in r.stderr
     r = run(f"--network={tmp_path / 'missing.keras'}", "--metrics=fd1k_clf", "--data=builtin:shapes16")

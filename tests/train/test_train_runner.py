@@ -195,8 +195,8 @@ def _write_png(path, size, mode="RGB"):
     Image.fromarray(np.zeros([size, size, 3], np.uint8)).convert(mode).save(path)
 
 
-@pytest.mark.parametrize("case", ["missing", "empty", "mixed_sizes", "cfg", "cond", "metric", "weights", "kimg",
-                                  "mbstd"])
+@pytest.mark.parametrize("case", ["missing", "empty", "mixed_sizes", "cfg", "cond", "metric", "weights",
+                                  "weights_file", "kimg", "mbstd"])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, case):
     data = tmp_path / "data"
     os.makedirs(data)
@@ -208,6 +208,7 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, case):
         "cond": ([f"--data={data}", "--cond"], "--cond needs labels"),
         "metric": (["--metrics=fid50"], "unknown metric 'fid50'"),
         "weights": (["--metrics=fid2k_full,kid2k_full"], "fid2k_full, kid2k_full need the inception weights"),
+        "weights_file": (["--metrics=fid2k_full", f"--inception={data / 'x.pth'}"], "cannot read Inception weights"),
         "kimg": (["--kimg=-1"], "--kimg must be > 0"),
         "mbstd": (["--data=builtin:shapes16", "--batch=6", "--mbstd_group=4"], "not divisible by the minibatch-std"),
     }[case]
@@ -216,6 +217,8 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, case):
         _write_png(str(data / "b.png"), 16)
     if case == "cond":
         _write_png(str(data / "a.png"), 8)
+    if case == "weights_file":
+        (data / "x.pth").write_bytes(b"PK\x03\x04 not really a torch file")
     outdir = tmp_path / "runs"
     r = train(*args, f"--outdir={outdir}")
     assert r.returncode == 2, r.stderr[-3000:]

@@ -21,7 +21,8 @@ import numpy as np
 import tensorflow as tf
 
 from tf_stylegan2.metrics.replicas import ReplicaMap, rounds
-from tf_stylegan2.metrics.stats import Log, check_labels, group_rng, to_rgb
+from tf_stylegan2.metrics.preprocess import to_rgb
+from tf_stylegan2.metrics.stats import Log, check_labels, group_rng
 from tf_stylegan2.progress import Progress
 
 SPACES = ("z", "w")

@@ -33,6 +33,7 @@ import tensorflow as tf
 from tf_stylegan2 import datasets
 from tf_stylegan2.data import BUILTIN_PREFIX, ImageDataset, is_image_name
 from tf_stylegan2.fileio import UserError, atomic_path
+from tf_stylegan2.metrics import preprocess
 from tf_stylegan2.metrics.replicas import ReplicaMap, rounds
 from tf_stylegan2.progress import Progress
 
@@ -58,17 +59,6 @@ class FeatureDetector:
     name: str
     fn: Callable[[tf.Tensor], tf.Tensor]
     identity: Mapping[str, str]
-
-
-def to_uint8(images: tf.Tensor) -> tf.Tensor:
-    """Generator output [-1, 1] -> uint8 by NVIDIA's metric rule ``clip(x * 127.5 + 128, 0, 255)``,
-    truncated (not rounded: the +128 is the rounding offset of 127.5 plus a half)."""
-    return tf.cast(tf.clip_by_value(tf.cast(images, tf.float32) * 127.5 + 128.0, 0.0, 255.0), tf.uint8)
-
-
-def to_rgb(images: tf.Tensor) -> tf.Tensor:
-    """Grayscale images tiled to 3 channels (the feature networks take RGB)."""
-    return tf.tile(images, [1, 1, 1, 3]) if images.shape[-1] == 1 else images
 
 
 class FeatureStats:
@@ -189,11 +179,14 @@ def dataset_stats(
     """Features of the first ``max_items`` images of ``dataset`` (all when None).
 
     With ``cache_dir`` the statistics are read from / written to a file there (see
-    :func:`cache_key`); a file that cannot be read or does not match its key is recomputed.
+    :func:`cache_key`); a file that cannot be read or does not match its key is recomputed. Only
+    datasets with a content to fingerprint (a folder, zip or builtin name) are cached.
     """
     num_items = num_real_items(dataset, max_items, mirror)
     cache_file = None
-    if cache_dir and detector.identity.get("sha256"):
+    path = dataset.info.path
+    on_disk = path.startswith(BUILTIN_PREFIX) or os.path.exists(path)  # not so: a dataset built in memory
+    if cache_dir and detector.identity.get("sha256") and on_disk:
         key = cache_key(dataset, detector, num_items, mirror)
         digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
         cache_file = os.path.join(os.path.expanduser(cache_dir), f"{dataset.info.name}-{detector.name}-{digest}.npz")
@@ -203,7 +196,7 @@ def dataset_stats(
             return cached
     stats = FeatureStats(capture_all=capture_all, capture_mean_cov=capture_mean_cov or cache_file is not None,
                          max_items=num_items)
-    replicas = ReplicaMap(lambda images: detector.fn(to_rgb(images)), strategy)
+    replicas = ReplicaMap(lambda images: detector.fn(preprocess.to_rgb(images)), strategy)
     progress = Progress(f"{detector.name} of {dataset.info.name}", num_items, log=log)
     num_batches = -(-num_items // batch_size)
     for batches in rounds(num_batches, replicas.num_replicas):
@@ -349,10 +342,10 @@ def generator_stats(
         def one_group(args):
             z, c, s = args
             img = G(z, c if G.c_dim else None, truncation_psi=truncation_psi, noise_mode="random", noise_seed=s)
-            return to_uint8(img)
+            return preprocess.float_to_uint8(img)  # NVIDIA's rule: clip(x * 127.5 + 128, 0, 255), truncated
 
         images = tf.map_fn(one_group, (z, c, noise_seeds), fn_output_signature=tf.TensorSpec(shape, tf.uint8))
-        return detector.fn(to_rgb(tf.reshape(images, [-1, *shape[1:]])))
+        return detector.fn(preprocess.to_rgb(tf.reshape(images, [-1, *shape[1:]])))
 
     replicas = ReplicaMap(images_and_features, strategy)
     stats = FeatureStats(capture_all=capture_all, capture_mean_cov=capture_mean_cov, max_items=num_items)
