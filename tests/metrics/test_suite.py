@@ -112,3 +112,17 @@ def test_conditional_generators_draw_dataset_labels():
     b = evaluate(G, ["fid1k_full", "ppl1k_zend"], options(ds, seed=1))
     assert all(np.isfinite(r["results"][r["metric"]]) for r in a)
     assert a[0]["results"] != b[0]["results"]
+
+
+def test_real_statistics_kept_across_evaluations(monkeypatch):
+    """The training loop's MetricSuite passes one `reals` dict to every snapshot's evaluation: the
+    real images are read once even without a cache directory."""
+    G, ds = tiny_generator(), random_dataset(20)
+    reals = {}
+    first = evaluate(G, ["kid1k_full"], options(ds), reals=reals)
+
+    def no_images(*_):
+        raise AssertionError("real images were read again")
+
+    monkeypatch.setattr(type(ds), "images", no_images)
+    assert evaluate(G, ["kid1k_full"], options(ds), reals=reals)[0]["results"] == first[0]["results"]

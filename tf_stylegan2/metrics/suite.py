@@ -286,13 +286,14 @@ class _Evaluation:
     fid50k_full and kid50k_full share the 50k generated Inception features), each kept in the
     forms (all rows, mean/cov) that some metric of the list needs."""
 
-    def __init__(self, G, specs: Sequence[MetricSpec], opts: MetricOptions):
+    def __init__(self, G, specs: Sequence[MetricSpec], opts: MetricOptions, reals: Dict[tuple, FeatureStats]):
         self.G, self.opts = G, opts
         self._captures: Dict[tuple, set] = {}
-        self._stats: Dict[tuple, FeatureStats] = {}
+        self._stats: Dict[tuple, Any] = {}
+        self._reals = reals  # real statistics, kept by the caller across evaluations
         for spec in specs:
             if spec.kind in _FEATURES:
-                features, gen, real = _FEATURES[spec.kind]
+                _, gen, real = _FEATURES[spec.kind]
                 self._captures.setdefault(self._gen_key(spec), set()).add(gen)
                 if real:
                     self._captures.setdefault(self._real_key(spec), set()).add(real)
@@ -305,19 +306,19 @@ class _Evaluation:
         return ("real", _FEATURES[spec.kind][0], num_real_items(self.opts.dataset, spec.max_real, mirror), mirror)
 
     def _get(self, key: tuple) -> FeatureStats:
-        if key not in self._stats:
+        store = self._stats if key[0] == "gen" else self._reals
+        if key not in store:
             opts, captures = self.opts, self._captures[key]
             detector = opts.networks.detector(key[1])
             kw = dict(capture_all="all" in captures, capture_mean_cov="mean_cov" in captures,
                       batch_size=opts.batch_size, strategy=opts.strategy, log=opts.log)
             if key[0] == "gen":
-                self._stats[key] = generator_stats(
-                    self.G, detector, num_items=key[2], labels=opts.dataset.labels, seed=opts.seed,
-                    truncation_psi=opts.truncation_psi, **kw)
+                store[key] = generator_stats(self.G, detector, num_items=key[2], labels=opts.dataset.labels,
+                                             seed=opts.seed, truncation_psi=opts.truncation_psi, **kw)
             else:
-                self._stats[key] = dataset_stats(opts.dataset, detector, max_items=key[2], mirror=key[3],
-                                                 cache_dir=opts.cache_dir, **kw)
-        return self._stats[key]
+                store[key] = dataset_stats(opts.dataset, detector, max_items=key[2], mirror=key[3],
+                                           cache_dir=opts.cache_dir, **kw)
+        return store[key]
 
     def results(self, spec: MetricSpec) -> Dict[str, float]:
         opts, name = self.opts, spec.name
@@ -361,11 +362,13 @@ class _Evaluation:
 
 
 def evaluate(G, metrics: Sequence[Union[str, MetricSpec]], opts: MetricOptions,
-             report: Optional[Callable[[Dict[str, Any]], None]] = None) -> List[Dict[str, Any]]:
+             report: Optional[Callable[[Dict[str, Any]], None]] = None,
+             reals: Optional[Dict[tuple, FeatureStats]] = None) -> List[Dict[str, Any]]:
     """Evaluates the metrics (names, or specs such as a name's with a smaller count) for ``G``;
     one record per metric with stylegan2-ada's fields (``results``, ``metric``, ``total_time``,
     ``total_time_str``, ``num_gpus``) plus ``detector``, the identity of the feature network's
-    weights. ``report(record)`` is called as each finishes.
+    weights. ``report(record)`` is called as each finishes; ``reals`` keeps the real statistics
+    for the next call with the same options (the training loop's snapshots).
 
     Every check (names, networks, generator against dataset, enough real images) happens before
     the first image is generated.
@@ -376,7 +379,7 @@ def evaluate(G, metrics: Sequence[Union[str, MetricSpec]], opts: MetricOptions,
     missing = [s.name for s in specs if getattr(opts.networks, s.network) is None]
     if missing:
         raise UserError(f"no feature network loaded for {', '.join(missing)}")
-    evaluation = _Evaluation(G, specs, opts)
+    evaluation = _Evaluation(G, specs, opts, {} if reals is None else reals)
     records = []
     for spec in specs:
         start = time.time()
@@ -411,7 +414,8 @@ class MetricSuite:
     Everything that can fail on the user's input fails here, at start-up: unknown names, missing or
     wrong weights files, too few real images (the run directory does not exist yet then).
     Deterministic: the generator's latents and noise come from ``seed``, so a value changes only
-    because G did; real statistics are computed (or read from the cache) at the first snapshot.
+    because G did; real statistics are computed (or read from the cache) at the first snapshot and
+    kept.
     """
 
     def __init__(self, names: Sequence[str], dataset: ImageDataset, *, seed: int = 0, inception: Optional[str] = None,
@@ -425,6 +429,7 @@ class MetricSuite:
         networks = load_networks(specs, inception=inception, vgg16=vgg16, lpips=lpips, dataset=dataset, seed=seed)
         self.options = MetricOptions(dataset, networks, mirror=mirror, seed=seed, cache_dir=cache_dir,
                                      strategy=strategy, log=log)
+        self._reals: Dict[tuple, FeatureStats] = {}
 
     def __call__(self, G) -> List[Dict[str, Any]]:
-        return evaluate(G, self.names, self.options) if self.names else []
+        return evaluate(G, self.names, self.options, reals=self._reals) if self.names else []
