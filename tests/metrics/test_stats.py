@@ -33,10 +33,15 @@ def test_streamed_mean_and_covariance_equal_numpy_in_float64():
         FeatureStats(capture_mean_cov=True).features()
 
 
-def test_real_images_in_dataset_order_then_their_flips():
+def test_real_images_in_dataset_order_then_their_flips(tmp_path):
+    from tests_data_helpers import write_zip
+
     ds = random_dataset(10)
     got = dataset_stats(ds, PIXELS, capture_all=True, batch_size=3).features()
     np.testing.assert_array_equal(got, ds.images(range(10)).reshape(10, -1))
+    streamed = open_dataset(write_zip(tmp_path / "data", ds.images(range(10))), max_cache_bytes=0)
+    assert not streamed.in_memory  # decoded by a thread pool, a round ahead
+    np.testing.assert_array_equal(dataset_stats(streamed, PIXELS, capture_all=True, batch_size=4).features(), got)
     mirrored = dataset_stats(ds, PIXELS, max_items=14, mirror=True, capture_all=True, batch_size=4).features()
     expected = np.concatenate([ds.images(range(10)), ds.images(range(4))[:, :, ::-1]])
     np.testing.assert_array_equal(mirrored, expected.reshape(14, -1))

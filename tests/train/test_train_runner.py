@@ -107,8 +107,13 @@ def test_tensorboard_holds_every_loss_term_and_images(finished_run):
 def test_it_learns_the_embedded_dataset(finished_run):
     """Fréchet distance in the feature space of a classifier trained on the dataset: after 400
     images it is a fraction of what it is after the first minibatch."""
-    fd = [m["results"]["fd2k_clf"] for m in jsonl(os.path.join(finished_run[0], "metric-fd2k_clf.jsonl"))]
+    records = jsonl(os.path.join(finished_run[0], "metric-fd2k_clf.jsonl"))
+    fd = [m["results"]["fd2k_clf"] for m in records]
     assert len(fd) == 3
+    # stylegan2-ada's record per snapshot; the same values in the snapshot ticks' stats.jsonl lines.
+    assert [m["snapshot_pkl"] for m in records] == [f"network-snapshot-{n:09d}.keras" for n in (8, 216, 400)]
+    stats = [s for s in jsonl(os.path.join(finished_run[0], "stats.jsonl")) if "Metrics/fd2k_clf" in s]
+    assert [s["Metrics/fd2k_clf"] for s in stats] == fd and [s["cur_nimg"] for s in stats] == [8, 216, 400]
     assert fd[-1] < 0.5 * fd[0], fd
 
 

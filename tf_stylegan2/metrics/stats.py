@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 import numpy as np
@@ -151,12 +152,16 @@ def num_real_items(dataset: ImageDataset, max_items: Optional[int], mirror: bool
     return available if max_items is None else min(available, max_items)
 
 
-def _real_batch(dataset: ImageDataset, start: int, stop: int, size: int) -> np.ndarray:
+def _real_batch(dataset: ImageDataset, start: int, stop: int, size: int, pool: ThreadPoolExecutor) -> np.ndarray:
     """Images ``start..stop-1`` of the (possibly mirrored) dataset sequence, padded to ``size``
-    with repeats of the last (so every call has one shape and traces once; the caller drops them)."""
+    with repeats of the last (so every call has one shape and traces once; the caller drops them).
+    Images not held in memory are decoded by ``pool`` (Pillow decodes without the GIL)."""
     n = len(dataset)
     index = np.minimum(np.arange(start, start + size), stop - 1)
-    images = dataset.images(index % n)
+    if dataset.in_memory:
+        images = dataset.images(index % n)
+    else:
+        images = np.concatenate(list(pool.map(lambda i: dataset.images([i]), index % n)))
     flipped = index >= n
     if flipped.any():
         images[flipped] = images[flipped][:, :, ::-1]
@@ -199,12 +204,22 @@ def dataset_stats(
     replicas = ReplicaMap(lambda images: detector.fn(preprocess.to_rgb(images)), strategy)
     progress = Progress(f"{detector.name} of {dataset.info.name}", num_items, log=log)
     num_batches = -(-num_items // batch_size)
-    for batches in rounds(num_batches, replicas.num_replicas):
-        inputs = [(_real_batch(dataset, b * batch_size, min((b + 1) * batch_size, num_items), batch_size),)
-                  for b in batches]
-        for features in replicas(inputs):
-            stats.append(features)
-        progress.update(stats.num_items)
+
+    def inputs(batches):
+        return [(_real_batch(dataset, b * batch_size, min((b + 1) * batch_size, num_items), batch_size, pool),)
+                for b in batches]
+
+    # The next round's images are read while the detector runs on this round's.
+    all_rounds = rounds(num_batches, replicas.num_replicas)
+    with ThreadPoolExecutor(os.cpu_count() or 1) as pool, ThreadPoolExecutor(1) as reader:
+        pending = reader.submit(inputs, all_rounds[0]) if all_rounds else None
+        for k in range(len(all_rounds)):
+            current = pending.result()
+            if k + 1 < len(all_rounds):
+                pending = reader.submit(inputs, all_rounds[k + 1])
+            for features in replicas(current):
+                stats.append(features)
+            progress.update(stats.num_items)
     if cache_file is not None:
         _write_cache(cache_file, key, stats)
     return stats
