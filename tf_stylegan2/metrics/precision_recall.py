@@ -101,6 +101,7 @@ def precision_recall(
     real, fake = np.asarray(real), np.asarray(fake)
     if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
         raise ValueError(f"need [N, D] features with the same D, got {real.shape} and {fake.shape}")
+    real, fake = _as_float16_values(real, float16), _as_float16_values(fake, float16)  # converted once
     kw = dict(row_batch_size=row_batch_size, col_batch_size=col_batch_size, float16=float16)
     results = []
     for manifold, probes in ((real, fake), (fake, real)):
