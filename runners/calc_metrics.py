@@ -65,12 +65,12 @@ def main() -> None:
     gpus = tf.config.list_logical_devices("GPU")
     strategy = tf.distribute.MirroredStrategy([d.name for d in gpus]) if len(gpus) > 1 else None
     dataset = open_dataset(data)
-    with strategy.scope() if strategy else contextlib.nullcontext():
+    with strategy.scope() if strategy else contextlib.nullcontext():  # one copy of G's weights per GPU
         G = load_generator(FLAGS.network)
-        suite.check_generator(G, dataset)
-        suite.check_dataset(specs, dataset, mirror)
-        networks = suite.load_networks(specs, inception=FLAGS.inception, vgg16=FLAGS.vgg16, lpips=FLAGS.lpips,
-                                       dataset=dataset, seed=FLAGS.seed)
+    suite.check_generator(G, dataset)
+    suite.check_dataset(specs, dataset, mirror)
+    networks = suite.load_networks(specs, inception=FLAGS.inception, vgg16=FLAGS.vgg16, lpips=FLAGS.lpips,
+                                   dataset=dataset, seed=FLAGS.seed, strategy=strategy)
     snapshot = FLAGS.network
     if run_dir:  # NVIDIA's snapshot_pkl: the network file, relative to the run directory
         snapshot = newest_snapshot(run_dir) if os.path.abspath(FLAGS.network) == run_dir else os.path.abspath(snapshot)

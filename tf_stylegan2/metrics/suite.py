@@ -23,6 +23,7 @@ fid50k, kid50k, pr50k3, ppl_zfull, ppl_wfull, ppl_zend, ppl_wend (legacy).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -184,22 +185,26 @@ def load_networks(
     lpips: Optional[str] = None,
     dataset: Optional[ImageDataset] = None,
     seed: int = 0,
+    strategy: Optional[tf.distribute.Strategy] = None,
 ) -> FeatureNetworks:
     """Reads the weights files the metrics need (a UserError naming the flag when one is missing,
-    or the file when it is not the right network) and trains the classifier of ``*_clf`` metrics."""
+    or the file when it is not the right network) and trains the classifier of ``*_clf`` metrics.
+    With a ``strategy`` the feature networks are built in its scope (one copy of the weights per
+    device)."""
     check_files_given(specs, inception, vgg16)
     needs = needed_networks(specs)
     networks = FeatureNetworks()
     if INCEPTION in needs or VGG16 in needs:
         from tf_stylegan2.metrics import detectors  # the feature networks' readers
 
-        if INCEPTION in needs:
-            networks.inception = detectors.load_inception(inception)
-        if VGG16 in needs:
-            networks.vgg16 = detectors.load_vgg16(vgg16, lpips_path=lpips)
-            if any(s.kind == "ppl" for s in specs):  # fails now, naming the file, when LPIPS weights are missing
-                blank = tf.zeros([1, 16, 16, 3])
-                networks.vgg16.lpips(blank, blank)
+        with strategy.scope() if strategy else contextlib.nullcontext():
+            if INCEPTION in needs:
+                networks.inception = detectors.load_inception(inception)
+            if VGG16 in needs:
+                networks.vgg16 = detectors.load_vgg16(vgg16, lpips_path=lpips)
+    if VGG16 in needs and any(s.kind == "ppl" for s in specs):  # fails now, naming the file, without LPIPS weights
+        blank = tf.zeros([1, 16, 16, 3])
+        networks.vgg16.lpips(blank, blank)
     if CLASSIFIER in needs:
         from tf_stylegan2.metrics.feature_classifier import train_feature_classifier
 
@@ -426,7 +431,8 @@ class MetricSuite:
         specs = [parse_metric(n) for n in self.names]
         check_files_given(specs, inception, vgg16)
         check_dataset(specs, dataset, mirror)
-        networks = load_networks(specs, inception=inception, vgg16=vgg16, lpips=lpips, dataset=dataset, seed=seed)
+        networks = load_networks(specs, inception=inception, vgg16=vgg16, lpips=lpips, dataset=dataset, seed=seed,
+                                 strategy=strategy)
         self.options = MetricOptions(dataset, networks, mirror=mirror, seed=seed, cache_dir=cache_dir,
                                      strategy=strategy, log=log)
         self._reals: Dict[tuple, FeatureStats] = {}
