@@ -68,6 +68,8 @@ def main() -> None:
     with strategy.scope() if strategy else contextlib.nullcontext():  # one copy of G's weights per GPU
         G = load_generator(FLAGS.network)
     suite.check_generator(G, dataset)
+    if FLAGS.truncation_psi != 1 and getattr(G.mapping, "w_avg", None) is None:
+        raise UserError("--truncation_psi needs a generator that tracks w_avg (this one was built without)")
     suite.check_dataset(specs, dataset, mirror)
     networks = suite.load_networks(specs, inception=FLAGS.inception, vgg16=FLAGS.vgg16, lpips=FLAGS.lpips,
                                    dataset=dataset, seed=FLAGS.seed, strategy=strategy)
