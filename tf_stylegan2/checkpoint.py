@@ -60,20 +60,45 @@ def _load_keras(path: str, cls: type):
 
 
 def load_generator(path: str) -> Generator:
-    """A Generator from a ``.keras`` file, a training run directory (its newest snapshot's G_ema)
-    or a training checkpoint directory (its G_ema)."""
+    """A Generator from a ``.keras`` file, a training run directory (its newest snapshot's G_ema),
+    a training checkpoint directory (its G_ema) or an official NVIDIA network pickle (its G_ema /
+    Gs, read without running code from it: tf_stylegan2.official)."""
     if not os.path.exists(path):
         raise UserError(f"no such file or directory: {path}")
     if os.path.isfile(path):
+        if not zipfile.is_zipfile(path) and _is_pickle(path):
+            from tf_stylegan2 import official  # imports the official layouts only when needed
+
+            return official.read(path).networks["G_ema"].build()
         return _load_keras(path, Generator)
     if os.path.exists(os.path.join(path, _PREFIX + ".index")):
         return _generator_from_checkpoint(path)
     if os.path.exists(os.path.join(path, RUN_OPTIONS)):
-        snapshots = sorted(glob.glob(os.path.join(path, SNAPSHOT_PATTERN)))
-        if not snapshots:
-            raise UserError(f"training run {path} has no network snapshot yet")
-        return _load_keras(snapshots[-1], Generator)
+        return _load_keras(newest_snapshot(path), Generator)
     raise UserError(f"{path} is neither a .keras file, a training run nor a training checkpoint")
+
+
+def newest_snapshot(run_dir: str) -> str:
+    """The newest ``network-snapshot-*.keras`` of a training run."""
+    snapshots = sorted(glob.glob(os.path.join(run_dir, SNAPSHOT_PATTERN)))
+    if not snapshots:
+        raise UserError(f"training run {run_dir} has no network snapshot yet")
+    return snapshots[-1]
+
+
+def run_dir_of(path: str) -> Optional[str]:
+    """The training run a network path belongs to (the run directory itself, a file in it, or one
+    of its checkpoints), or None."""
+    path = os.path.abspath(path)
+    for candidate in (path, os.path.dirname(path), os.path.dirname(os.path.dirname(path))):
+        if os.path.isfile(os.path.join(candidate, RUN_OPTIONS)):
+            return candidate
+    return None
+
+
+def _is_pickle(path: str) -> bool:
+    with open(path, "rb") as f:
+        return f.read(1) == b"\x80"  # the PROTO opcode every pickle of protocol >= 2 starts with
 
 
 def load_discriminator(path: str) -> Discriminator:

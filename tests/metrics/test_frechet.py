@@ -77,3 +77,30 @@ def test_mean_cov_is_the_maximum_likelihood_estimate():
         mean_cov(np.zeros([1, 5]))
     with pytest.raises(ValueError, match="mismatched statistics"):
         frechet_distance(np.zeros(2), np.eye(2), np.zeros(3), np.eye(3))
+
+
+def samples_with_moments(rs, n, mu, sigma):
+    """n rows whose maximum-likelihood mean and covariance are exactly mu and sigma: whitened noise
+    (zero mean, identity covariance), coloured by a square root of sigma."""
+    x = rs.randn(n, len(mu))
+    x -= x.mean(axis=0)
+    w, v = np.linalg.eigh(x.T @ x / n)
+    x = x @ (v / np.sqrt(w)) @ v.T
+    w, v = np.linalg.eigh(sigma)
+    return x @ (v * np.sqrt(w)) @ v.T + mu
+
+
+def test_fid_from_features_is_the_closed_form_of_the_gaussians():
+    """Gaussians with diagonal covariances: FD = |mu1 - mu2|^2 + sum (s1 + s2 - 2 sqrt(s1 s2))."""
+    from tf_stylegan2.metrics import fid_from_features
+
+    rs = np.random.RandomState(3)
+    mu1, mu2 = rs.randn(5), rs.randn(5)
+    d1, d2 = rs.uniform(0.2, 2, 5), rs.uniform(0.2, 2, 5)
+    real, fake = samples_with_moments(rs, 400, mu1, np.diag(d1)), samples_with_moments(rs, 300, mu2, np.diag(d2))
+    expected = np.sum((mu1 - mu2) ** 2) + np.sum(d1 + d2 - 2 * np.sqrt(d1 * d2))
+    assert fid_from_features(real, fake) == pytest.approx(expected, rel=1e-9)
+    # A full covariance: the same as the eigen reference of the exact moments.
+    s1, s2 = random_spd(rs, 5), random_spd(rs, 5)
+    real, fake = samples_with_moments(rs, 400, mu1, s1), samples_with_moments(rs, 300, mu2, s2)
+    assert fid_from_features(real, fake) == pytest.approx(reference_fd(mu1, s1, mu2, s2), rel=1e-9)

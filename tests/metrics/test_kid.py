@@ -37,3 +37,36 @@ def test_unbiased_near_zero_for_one_distribution_and_grows_with_the_shift():
     assert abs(same) < 0.02 < 1.0 < shifted
     with pytest.raises(ValueError):
         kernel_distance(np.zeros([5, 3]), np.zeros([5, 4]))
+
+
+def numpy_unbiased_mmd2(x, y):
+    """Unbiased MMD^2 with k(a, b) = (a . b / d + 1)^3 from Gram matrices (Bińkowski et al., eq. 4)."""
+    m, n, d = len(x), len(y), x.shape[1]
+    kxx, kyy, kxy = [(p @ q.T / d + 1.0) ** 3 for p, q in ((x, x), (y, y), (x, y))]
+    return ((kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
+            - 2 * kxy.mean())
+
+
+def test_kid_from_features_is_the_unbiased_mmd():
+    """With one subset holding every row (m = N) the subsets are permutations of the sets, which the
+    MMD does not see: KID is the plain unbiased estimate, whatever the draw order."""
+    from tf_stylegan2.metrics import kid_from_features
+
+    rs = np.random.RandomState(4)
+    real, fake = rs.randn(60, 6), rs.randn(60, 6) * 1.3 + 0.4
+    kid = kid_from_features(real, fake, num_subsets=1, max_subset_size=60)
+    assert kid == pytest.approx(numpy_unbiased_mmd2(fake, real), rel=1e-10)
+    assert kid > 0.05
+
+
+def test_kid_draws_generated_rows_first_as_nvidia():
+    """stylegan2-ada's compute_kid draws each subset of generated features, then of real ones."""
+    from tf_stylegan2.metrics import kid_from_features
+
+    rs = np.random.RandomState(5)
+    real, fake = rs.randn(40, 3), rs.randn(50, 3) + 0.3
+    draw = np.random.RandomState(7)
+    expected = np.mean([numpy_unbiased_mmd2(fake[draw.choice(50, 10, replace=False)],
+                                            real[draw.choice(40, 10, replace=False)]) for _ in range(4)])
+    assert kid_from_features(real, fake, num_subsets=4, max_subset_size=10, seed=7) == pytest.approx(expected,
+                                                                                                      rel=1e-10)

@@ -107,8 +107,13 @@ def test_tensorboard_holds_every_loss_term_and_images(finished_run):
 def test_it_learns_the_embedded_dataset(finished_run):
     """Fréchet distance in the feature space of a classifier trained on the dataset: after 400
     images it is a fraction of what it is after the first minibatch."""
-    fd = [m["value"] for m in jsonl(os.path.join(finished_run[0], "metric-fd2k_clf.jsonl"))]
+    records = jsonl(os.path.join(finished_run[0], "metric-fd2k_clf.jsonl"))
+    fd = [m["results"]["fd2k_clf"] for m in records]
     assert len(fd) == 3
+    # stylegan2-ada's record per snapshot; the same values in the snapshot ticks' stats.jsonl lines.
+    assert [m["snapshot_pkl"] for m in records] == [f"network-snapshot-{n:09d}.keras" for n in (8, 216, 400)]
+    stats = [s for s in jsonl(os.path.join(finished_run[0], "stats.jsonl")) if "Metrics/fd2k_clf" in s]
+    assert [s["Metrics/fd2k_clf"] for s in stats] == fd and [s["cur_nimg"] for s in stats] == [8, 216, 400]
     assert fd[-1] < 0.5 * fd[0], fd
 
 
@@ -195,7 +200,8 @@ def _write_png(path, size, mode="RGB"):
     Image.fromarray(np.zeros([size, size, 3], np.uint8)).convert(mode).save(path)
 
 
-@pytest.mark.parametrize("case", ["missing", "empty", "mixed_sizes", "cfg", "cond", "metric", "kimg", "mbstd"])
+@pytest.mark.parametrize("case", ["missing", "empty", "mixed_sizes", "cfg", "cond", "metric", "weights",
+                                  "weights_file", "kimg", "mbstd"])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, case):
     data = tmp_path / "data"
     os.makedirs(data)
@@ -205,7 +211,9 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, case):
         "mixed_sizes": ([f"--data={data}"], "mixed image sizes"),
         "cfg": (["--cfg=nope"], "unknown --cfg 'nope'"),
         "cond": ([f"--data={data}", "--cond"], "--cond needs labels"),
-        "metric": (["--metrics=fid50k"], "unknown metric 'fid50k'"),
+        "metric": (["--metrics=fid50"], "unknown metric 'fid50'"),
+        "weights": (["--metrics=fid2k_full,kid2k_full"], "fid2k_full, kid2k_full need the inception weights"),
+        "weights_file": (["--metrics=fid2k_full", f"--inception={data / 'x.pth'}"], "cannot read Inception weights"),
         "kimg": (["--kimg=-1"], "--kimg must be > 0"),
         "mbstd": (["--data=builtin:shapes16", "--batch=6", "--mbstd_group=4"], "not divisible by the minibatch-std"),
     }[case]
@@ -214,6 +222,8 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, case):
         _write_png(str(data / "b.png"), 16)
     if case == "cond":
         _write_png(str(data / "a.png"), 8)
+    if case == "weights_file":
+        (data / "x.pth").write_bytes(b"PK\x03\x04 not really a torch file")
     outdir = tmp_path / "runs"
     r = train(*args, f"--outdir={outdir}")
     assert r.returncode == 2, r.stderr[-3000:]

@@ -45,3 +45,9 @@ def frechet_distance(
         root = scipy.linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
     distance = np.sum(np.square(mu1 - mu2)) + np.trace(sigma1 + sigma2 - 2.0 * root)
     return float(np.real(distance))
+
+
+def fid_from_features(real: np.ndarray, fake: np.ndarray) -> float:
+    """FID between real ``[N, D]`` and generated ``[M, D]`` features: the Fréchet distance of their
+    maximum-likelihood Gaussians, with the square root of ``sigma_fake @ sigma_real`` (NVIDIA's order)."""
+    return frechet_distance(*mean_cov(fake), *mean_cov(real))

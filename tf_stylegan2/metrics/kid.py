@@ -39,3 +39,11 @@ def kernel_distance(
         between = (x @ y.T / f + 1.0) ** 3
         total += (within.sum() - np.trace(within)) / (m * (m - 1)) - 2.0 * between.sum() / (m * m)
     return float(total / num_subsets)
+
+
+def kid_from_features(
+    real: np.ndarray, fake: np.ndarray, num_subsets: int = 100, max_subset_size: int = 1000, seed: int = 0
+) -> float:
+    """KID between real ``[N, D]`` and generated ``[M, D]`` features, with NVIDIA's draw order per
+    subset: generated rows first, then real ones."""
+    return kernel_distance(fake, real, num_subsets, max_subset_size, seed)

@@ -26,7 +26,7 @@ from tf_stylegan2.config import StyleGAN2Config
 from tf_stylegan2.data import ImageDataset, dataset_grid, grid_indices, open_dataset
 from tf_stylegan2.fileio import UserError, atomic_path, write_text
 from tf_stylegan2.images import grid, save_png
-from tf_stylegan2.metrics.suite import MetricSuite
+from tf_stylegan2.metrics.suite import MetricSuite, report_metric
 from tf_stylegan2.networks import float32_generator
 from tf_stylegan2.precision import policy_name
 from tf_stylegan2.progress import format_duration
@@ -134,8 +134,11 @@ def setup(
             raise UserError(f"cannot resume {run_dir}: these options build other networks than its checkpoint "
                             f"({'; '.join(diff[:3])})")
     policy = policy_name(options.precision)
-    # Only the chief evaluates (and writes) metrics: the others need not train the feature classifier.
-    metrics = MetricSuite(options.metrics if chief else (), dataset)
+    # Only the chief evaluates (and writes) metrics. The weights files are read now, so a missing or
+    # wrong one fails before the run directory exists.
+    metrics = MetricSuite(options.metrics if chief else (), dataset, inception=options.inception, vgg16=options.vgg16,
+                          lpips=options.lpips, mirror=options.mirror, cache_dir=options.metrics_cache or None,
+                          strategy=strategy if isinstance(strategy, tf.distribute.MirroredStrategy) else None)
 
     with strategy.scope():
         state = create_state(cfg, policy, options.seed, loss_scaling=policy == "mixed_float16")
@@ -268,13 +271,13 @@ def train(run: Run) -> Dict[str, float]:
             **_memory(),
         })
         log(_progress_line(cur_tick, cur_nimg, total_nimg, now - start_time, sec_per_kimg, eta, record))
+        if done or cur_tick % opts.snap == 0:
+            record.update(_snapshot(run, shown, writer, cur_nimg, batch_data))  # Metrics/<result>
         if chief:
             _append_jsonl(os.path.join(run_dir, "stats.jsonl"), {"cur_nimg": cur_nimg, "timestamp": now, **record})
             with writer.as_default():
                 for k, v in record.items():
                     tf.summary.scalar(k, v, step=cur_nimg)
-        if done or cur_tick % opts.snap == 0:
-            _snapshot(run, shown, writer, cur_nimg, batch_data)
         sums, counts = {}, {}
         cur_tick += 1
         tick_start_nimg, tick_start_time = cur_nimg, time.time()  # snapshot time is not training time
@@ -308,7 +311,8 @@ def _diverged(run: Run, what: str, cur_nimg: int) -> None:
     )
 
 
-def _snapshot(run: Run, shown: _Grid, writer, cur_nimg: int, batch) -> None:
+def _snapshot(run: Run, shown: _Grid, writer, cur_nimg: int, batch) -> Dict[str, float]:
+    """Checkpoint, G_ema .keras, PNG grid and metrics; returns ``{"Metrics/<result>": value}``."""
     state, log = run.state, run.log
     if not _all_finite(state):
         _diverged(run, "a network weight is NaN or Inf", cur_nimg)
@@ -317,20 +321,19 @@ def _snapshot(run: Run, shown: _Grid, writer, cur_nimg: int, batch) -> None:
     suffix = checkpoint.snapshot_suffix(cur_nimg)
     checkpoint.save(state.variables(), run.run_dir, f"ckpt-{suffix}", keep=run.options.keep, is_chief=run.is_chief)
     if not run.is_chief:
-        return
+        return {}
     G_ema = float32_generator(state.G_ema)
     network = os.path.join(run.run_dir, f"network-snapshot-{suffix}.keras")
     with atomic_path(network) as tmp:
         G_ema.save(tmp)
     fakes = shown.fakes(G_ema)
     save_png(os.path.join(run.run_dir, f"fakes{suffix}.png"), fakes)
-    results = run.metrics(G_ema)
     with writer.as_default():
         tf.summary.image("fakes", fakes[np.newaxis], step=cur_nimg)
-        for name, value in results.items():
-            tf.summary.scalar(f"Metrics/{name}", value, step=cur_nimg)
-    for name, value in results.items():
-        _append_jsonl(os.path.join(run.run_dir, f"metric-{name}.jsonl"),
-                      {"cur_nimg": cur_nimg, "metric": name, "value": value, "snapshot": os.path.basename(network)})
+    results = {}
+    for record in run.metrics(G_ema):  # stylegan2-ada's records, one line each in metric-<name>.jsonl
+        report_metric(record, run.run_dir, network, cur_nimg=cur_nimg)
+        results.update(record["results"])
     summary = "  ".join(f"{k} {v:.4g}" for k, v in results.items())
     log(f"snapshot {os.path.basename(network)}{'  ' + summary if summary else ''}")
+    return {f"Metrics/{k}": v for k, v in results.items()}

@@ -8,7 +8,7 @@ of the same name, and the field's :func:`option` holds its default, help text an
 ``flags.txt``, which ``--flagfile`` reads back).
 
 Adding a training flag is one change: a field here, ``name: type = option(default, "help", ...)``
-(types: str, bool, int, float, Optional[int], Optional[float], Tuple[str, ...]). Add its name to
+(types: str, bool, int, float, Optional[str], Optional[int], Optional[float], Tuple[str, ...]). Add its name to
 :data:`FIXED_ON_RESUME` too if it shapes the networks, the data or the random streams.
 """
 
@@ -23,7 +23,8 @@ from absl import flags
 from tf_stylegan2.config import PRESETS, Serializable, StyleGAN2Config, resolve
 from tf_stylegan2.data import DatasetInfo
 from tf_stylegan2.fileio import UserError
-from tf_stylegan2.metrics.suite import METRIC_NAMES, check_metric_names
+from tf_stylegan2.metrics.stats import DEFAULT_CACHE_DIR
+from tf_stylegan2.metrics.suite import check_metric_names
 from tf_stylegan2.precision import PRECISIONS
 
 Check = Callable[[str, Any], None]  # (flag name, value) -> None, or raises UserError
@@ -93,8 +94,12 @@ class TrainOptions(Serializable):
     tick: float = option(4.0, "Progress interval in kimg.", check=positive)
     snap: int = option(50, "Snapshot interval in ticks: checkpoint, G_ema .keras, PNG grid, metrics.", check=at_least(1))
     keep: int = option(3, "How many checkpoints to keep.", check=at_least(1))
-    metrics: Tuple[str, ...] = option((), "Metrics per snapshot (class-labelled datasets).", choices=METRIC_NAMES,
-                                      check=_metrics)
+    metrics: Tuple[str, ...] = option((), "Metrics of G_ema per snapshot, e.g. fid50k_full, kid50k_full, "
+                                      "pr50k3_full, ppl2_wend, fid2k_full, fd2k_clf (docs/METRICS.md).", check=_metrics)
+    inception: Optional[str] = option(None, "Inception-v3 weights of the FID graph, for the fid, kid and is metrics.")
+    vgg16: Optional[str] = option(None, "VGG16 weights, for the pr and ppl metrics.")
+    lpips: Optional[str] = option(None, "LPIPS linear layers, for the ppl metrics with torchvision's VGG16 file.")
+    metrics_cache: str = option(DEFAULT_CACHE_DIR, "Cache of the metrics' real-image statistics ('' = none).")
     precision: str = option("fp32", "mixed: float16 + loss scaling on GPU, bfloat16 on CPU, in the preset's "
                             "highest-resolution blocks.", choices=PRECISIONS)
     jit: bool = option(False, "Compile the training step with XLA (for GPUs; slower on CPU).")
@@ -118,7 +123,7 @@ class TrainOptions(Serializable):
 
 _DEFINE = {
     str: flags.DEFINE_string, bool: flags.DEFINE_bool, int: flags.DEFINE_integer, float: flags.DEFINE_float,
-    Optional[int]: flags.DEFINE_integer, Optional[float]: flags.DEFINE_float, Tuple[str, ...]: flags.DEFINE_list,
+    Optional[str]: flags.DEFINE_string, Optional[int]: flags.DEFINE_integer, Optional[float]: flags.DEFINE_float, Tuple[str, ...]: flags.DEFINE_list,
 }
 
 
