@@ -26,6 +26,7 @@ plain ``tf.Module`` holding Keras 3 layers keeps them as resource variables inst
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tempfile
 import time
@@ -136,6 +137,8 @@ def export_tflite(
             f"bad model or quantization {bad or '(none given)'}; "
             f"models: {list(MODELS)}, quantizations: {list(QUANTIZATIONS)}"
         )
+    if os.path.exists(outdir) and not os.path.isdir(outdir):
+        raise UserError(f"output directory {outdir} is a file, not a directory")
     targets = {file_name(m, q): os.path.join(outdir, file_name(m, q)) for m in models for q in quantizations}
     taken = [p for p in targets.values() if os.path.exists(p)]
     if taken and not overwrite:
@@ -221,6 +224,8 @@ def preview(
     """
     if model.kind == "synthesis" and G is None:
         raise UserError(f"{model.path} is a synthesis model: give the generator (--network) for the mapping")
+    if not math.isfinite(truncation_psi):  # the model cannot check it: TFLite has no assertion builtin
+        raise UserError(f"truncation psi must be a finite number, got {truncation_psi}")
     if G is not None:
         G = float32_generator(G)
         specs = input_specs(G, batch_size=1)
