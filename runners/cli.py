@@ -71,13 +71,13 @@ def check_float_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
             raise UserError(f"--{name} must be a finite number, got {flag.value}")
 
 
-def parse_flags(argv: List[str]) -> List[str]:
+def parse_flags(argv: List[str], flag_values: flags.FlagValues = flags.FLAGS) -> List[str]:
     """absl's flag parsing, with one-line errors (absl's own parser prints two lines, exits 1, and
     raises UnicodeDecodeError for a binary flagfile)."""
     try:
         check_flagfiles(argv[1:])
-        remaining = flags.FLAGS(argv)
-        check_float_flags()
+        remaining = flag_values(argv)
+        check_float_flags(flag_values)
     except (flags.Error, UserError) as e:
         fail(str(e))
     except UnicodeDecodeError as e:
