@@ -34,7 +34,7 @@ import tensorflow as tf
 
 from custom_ops.loader import implementation
 from layers.noise import NOISE_MODES
-from tf_stylegan2.fileio import UserError, atomic_path
+from tf_stylegan2.fileio import UserError, as_os_error, atomic_path
 from tf_stylegan2.networks import Generator, float32_generator
 
 SIGNATURES = ("generate", "mapping", "synthesis")
@@ -163,5 +163,8 @@ def export_savedmodel(
     with implementation("ref"):
         archive = serving_archive(G)
         with atomic_path(path, overwrite=overwrite) as tmp:
-            archive.write_out(tmp, verbose=False)
+            try:
+                archive.write_out(tmp, verbose=False)
+            except tf.errors.OpError as e:  # TF's writer reports a full disk as an OpError
+                raise as_os_error(e, tmp) from None
     return path

@@ -39,7 +39,7 @@ import tensorflow as tf
 
 from custom_ops.loader import implementation
 from tf_stylegan2.export.savedmodel import add_endpoint, input_specs
-from tf_stylegan2.fileio import UserError, atomic_path
+from tf_stylegan2.fileio import UserError, as_os_error, atomic_path
 from tf_stylegan2.images import to_uint8
 from tf_stylegan2.networks import Generator, float32_generator
 from tf_stylegan2.sampling import labels, z_from_seeds
@@ -146,7 +146,10 @@ def export_tflite(
     with tempfile.TemporaryDirectory(prefix="tflite-export-") as tmp:
         saved_model = os.path.join(tmp, "saved_model")
         with implementation("ref"):  # builtin TFLite ops only, never the compiled kernels
-            edge_archive(G).write_out(saved_model, verbose=False)
+            try:
+                edge_archive(G).write_out(saved_model, verbose=False)
+            except tf.errors.OpError as e:  # e.g. a full temporary directory
+                raise as_os_error(e, saved_model) from None
         for m in models:
             for q in quantizations:
                 flatbuffer = convert(saved_model, m, q)
