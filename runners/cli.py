@@ -13,7 +13,7 @@ import math
 import os
 import stat
 import sys
-from typing import Callable, List, NoReturn, Sequence
+from typing import Callable, List, NoReturn, Optional, Sequence
 
 from absl import app, flags
 
@@ -23,8 +23,10 @@ USAGE_ERROR = 2  # the exit status of every user error (as argparse's)
 MAX_FLAGFILE_BYTES = 1 << 20
 
 
-def fail(message: str, status: int = USAGE_ERROR) -> NoReturn:
-    print(f"{os.path.basename(sys.argv[0])}: error: {' '.join(message.split())}", file=sys.stderr)
+def fail(message: str, status: int = USAGE_ERROR, program: Optional[str] = None) -> NoReturn:
+    """Prints ``<program>: error: <message>`` on one line and exits with ``status``."""
+    program = os.path.basename(program or sys.argv[0])
+    print(f"{program}: error: {' '.join(message.split())}", file=sys.stderr)
     sys.exit(status)
 
 
@@ -79,9 +81,9 @@ def parse_flags(argv: List[str], flag_values: flags.FlagValues = flags.FLAGS) ->
         remaining = flag_values(argv)
         check_float_flags(flag_values)
     except (flags.Error, UserError) as e:
-        fail(str(e))
+        fail(str(e), program=argv[0])
     except UnicodeDecodeError as e:
-        fail(f"a --flagfile is not a text file of flags ({e})")
+        fail(f"a --flagfile is not a text file of flags ({e})", program=argv[0])
     return remaining
 
 

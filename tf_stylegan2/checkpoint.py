@@ -117,7 +117,7 @@ def new_run_dir(outdir: str, desc: str) -> str:
     tries the next id.
     """
     if os.path.exists(outdir) and not os.path.isdir(outdir):
-        raise WriteError(f"cannot create a run directory in {outdir}: it is a file, not a directory")
+        raise WriteError(f"cannot create a run directory in {outdir}: {outdir} is a file, not a directory")
     try:
         os.makedirs(outdir, exist_ok=True)
         for _ in range(_MAX_CLAIMS):
