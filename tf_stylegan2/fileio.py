@@ -181,7 +181,12 @@ def remove_partial(directory: str) -> List[str]:
         return []
     stale = sorted(n for n in os.listdir(directory) if n.startswith(".") and PARTIAL in n)
     for name in stale:
-        shutil.rmtree(os.path.join(directory, name), ignore_errors=True)
+        path = os.path.join(directory, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.remove(path)
     return stale
 
 

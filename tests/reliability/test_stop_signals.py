@@ -73,11 +73,13 @@ def test_a_directory_replacement_interrupted_between_its_renames_keeps_the_old_v
 def test_stale_temporaries_are_removed_and_nothing_else(tmp_path):
     run_dir = tmp_path / "run"
     stale = [run_dir / ".fakes000000008.png.partial-ab12cd34", run_dir / "checkpoints" / ".ckpt-000000040.partial-x1"]
+    stray = run_dir / ".stats.jsonl.partial-0"  # a file, in case anything but atomic_path left one
     kept = [run_dir / ".hidden", run_dir / "checkpoints" / "ckpt-000000008", run_dir / "log.txt"]
     for path in stale + kept:
         os.makedirs(path)
-    assert sorted(checkpoint.remove_partial_files(str(run_dir))) == sorted(map(str, stale))
-    assert all(p.exists() for p in kept) and not any(p.exists() for p in stale)
+    stray.write_text("")
+    assert sorted(checkpoint.remove_partial_files(str(run_dir))) == sorted(map(str, stale + [stray]))
+    assert all(p.exists() for p in kept) and not any(p.exists() for p in stale + [stray])
 
 
 def slow_checkpoint(run_dir):
