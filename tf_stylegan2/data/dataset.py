@@ -46,7 +46,8 @@ class ImageDataset:
     """Images (uint8, decoded in memory or on the fly) with their labels; ``tf_dataset`` streams them.
 
     ``labels``: float32 ``[N, c_dim]`` (one-hot for class labels; ``[N, 0]`` without labels),
-    ``images(indices)``: uint8 ``[len(indices), R, R, C]``.
+    ``images(indices)``: uint8 ``[len(indices), R, R, C]``, ``stream_error``: the UserError of the
+    first image that failed to decode while streaming (tf.data reports it as an OpError).
     """
 
     def __init__(
