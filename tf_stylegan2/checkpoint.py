@@ -15,11 +15,15 @@ stylegan2-ada)::
     checkpoints/latest          name of the newest complete checkpoint
 
 Checkpoints are written whole under a temporary name and renamed into place, and ``latest`` is
-replaced only after that, so a run killed at any moment leaves the previous checkpoint intact.
+replaced only after that, so a run killed at any moment leaves the previous checkpoint intact; a
+SIGINT or SIGTERM during a checkpoint takes effect once it is complete. A write that fails (full
+disk, read-only, permissions) raises a one-line ``WriteError`` and leaves the previous checkpoint
+as it was.
 """
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -30,10 +34,12 @@ import zipfile
 from typing import Any, Dict, Optional, Sequence
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tf_stylegan2.config import StyleGAN2Config
-from tf_stylegan2.fileio import UserError, atomic_path, write_text
+from tf_stylegan2.fileio import (UserError, WriteError, as_os_error, atomic_path, remove_partial, uninterrupted,
+                                 write_error, write_text)
 from tf_stylegan2.networks import Discriminator, Generator
 
 RUN_OPTIONS = "training_options.json"
@@ -119,13 +125,47 @@ def _generator_from_checkpoint(path: str) -> Generator:
 # ---- run directories --------------------------------------------------------------------------
 
 
+_RUN_ID = re.compile(r"(\d+)(?:-|$)")
+_MAX_CLAIMS = 1000
+
+
+def _run_ids(outdir: str) -> list:
+    return [int(m.group(1)) for m in (_RUN_ID.match(name) for name in os.listdir(outdir)) if m]
+
+
 def new_run_dir(outdir: str, desc: str) -> str:
-    """Creates ``<outdir>/<next id>-<desc>``: ids count up from the highest present, as in stylegan2-ada."""
-    os.makedirs(outdir, exist_ok=True)
-    ids = [int(m.group(1)) for m in (re.match(r"(\d+)-", name) for name in os.listdir(outdir)) if m]
-    run_dir = os.path.join(outdir, f"{max(ids, default=-1) + 1:05d}-{desc}")
-    os.makedirs(run_dir)
-    return run_dir
+    """Creates ``<outdir>/<next id>-<desc>``: ids count up from the highest present, as in stylegan2-ada.
+
+    Runs started at the same moment get distinct ids: a process claims an id by creating the
+    directory ``<outdir>/<id>`` (which fails if another process holds that claim), keeps it only if
+    no finished run directory has the id meanwhile, and renames it to ``<id>-<desc>``; otherwise it
+    tries the next id.
+    """
+    if os.path.exists(outdir) and not os.path.isdir(outdir):
+        raise WriteError(f"cannot create a run directory in {outdir}: {outdir} is a file, not a directory")
+    try:
+        os.makedirs(outdir, exist_ok=True)
+        for _ in range(_MAX_CLAIMS):
+            run_id = max(_run_ids(outdir), default=-1) + 1
+            claim = os.path.join(outdir, f"{run_id:05d}")
+            try:
+                os.mkdir(claim)
+            except FileExistsError:
+                continue
+            if _run_ids(outdir).count(run_id) == 1:
+                run_dir = os.path.join(outdir, f"{run_id:05d}-{desc}")
+                os.rename(claim, run_dir)
+                return run_dir
+            os.rmdir(claim)
+    except OSError as e:
+        raise write_error(outdir, e) from None
+    raise WriteError(f"cannot create a run directory in {outdir}: {_MAX_CLAIMS} ids in a row were taken meanwhile")
+
+
+def remove_partial_files(run_dir: str) -> list:
+    """Removes what writes cut short by SIGKILL or a power loss left in a run directory and its
+    checkpoints (hidden temporaries of atomic writes); returns their paths."""
+    return [os.path.join(d, name) for d in (run_dir, os.path.join(run_dir, CHECKPOINTS)) for name in remove_partial(d)]
 
 
 def read_run_options(run_dir: str) -> Dict[str, Any]:
@@ -140,7 +180,12 @@ def read_run_options(run_dir: str) -> Dict[str, Any]:
 
 
 def write_run_options(run_dir: str, options: Dict[str, Any]) -> None:
-    write_text(os.path.join(run_dir, RUN_OPTIONS), json.dumps(options, indent=2, sort_keys=True) + "\n")
+    try:
+        write_text(os.path.join(run_dir, RUN_OPTIONS), json.dumps(options, indent=2, sort_keys=True) + "\n")
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.rmdir(run_dir)  # a new run directory that could not even hold its options is removed again
+        raise
 
 
 def snapshot_suffix(cur_nimg: int) -> str:
@@ -173,27 +218,32 @@ def save(groups: Dict[str, Sequence], run_dir: str, name: str, keep: int = 3, is
     is removed at once.
     """
     checkpoint = _tf_checkpoint(groups)
-    if not is_chief:
-        tmp = tempfile.mkdtemp(prefix="ckpt-worker-")
-        try:
-            checkpoint.write(os.path.join(tmp, _PREFIX))
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        return ""
-    root = os.path.join(run_dir, CHECKPOINTS)
-    path = os.path.join(root, name)
-    with atomic_path(path) as tmp:
-        os.makedirs(tmp)
-        checkpoint.write(os.path.join(tmp, _PREFIX))
-        with open(os.path.join(tmp, _MANIFEST), "w", encoding="utf-8") as f:
-            json.dump(_manifest(groups), f)
-    write_text(os.path.join(root, LATEST), name + "\n")
-    # Only checkpoints before this one are pruned: a run resumed from an older checkpoint leaves the
-    # later ones of its first attempt alone.
-    older = sorted(n for n in os.listdir(root) if n.startswith("ckpt-") and n < name)
-    for old in older[: max(len(older) - (keep - 1), 0)]:
-        shutil.rmtree(os.path.join(root, old), ignore_errors=True)
-    return path
+    with uninterrupted():  # SIGINT / SIGTERM: the checkpoint is finished first
+        if not is_chief:
+            tmp = tempfile.mkdtemp(prefix="ckpt-worker-")
+            try:
+                checkpoint.write(os.path.join(tmp, _PREFIX))
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+            return ""
+        root = os.path.join(run_dir, CHECKPOINTS)
+        path = os.path.join(root, name)
+        needed = sum(int(np.prod(v.shape)) * tf.as_dtype(v.dtype).size for vs in groups.values() for v in vs)
+        with atomic_path(path, needed=needed) as tmp:
+            os.makedirs(tmp)
+            try:
+                checkpoint.write(os.path.join(tmp, _PREFIX))
+            except tf.errors.OpError as e:
+                raise as_os_error(e, tmp) from None
+            with open(os.path.join(tmp, _MANIFEST), "w", encoding="utf-8") as f:
+                json.dump(_manifest(groups), f)
+        write_text(os.path.join(root, LATEST), name + "\n")
+        # Only checkpoints before this one are pruned: a run resumed from an older checkpoint leaves
+        # the later ones of its first attempt alone.
+        older = sorted(n for n in os.listdir(root) if n.startswith("ckpt-") and n < name)
+        for old in older[: max(len(older) - (keep - 1), 0)]:
+            shutil.rmtree(os.path.join(root, old), ignore_errors=True)
+        return path
 
 
 def latest(run_dir: str) -> Optional[str]:

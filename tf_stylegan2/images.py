@@ -52,7 +52,7 @@ def encode_png(image: np.ndarray, compress_level: int = 6) -> bytes:
 def save_png(path: str, image: np.ndarray) -> None:
     """Writes an ``[H, W, C]`` uint8 image (C = 1, 3 or 4) as PNG, atomically."""
     data = encode_png(image)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, needed=len(data)) as tmp:
         with open(tmp, "wb") as f:
             f.write(data)
 

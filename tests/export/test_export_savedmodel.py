@@ -120,6 +120,26 @@ def test_noise_modes_seeds_and_bad_mode(served):
         run("gaussian", [1, 2])
 
 
+def test_non_finite_request_inputs_fail_with_invalid_argument(served, tiny):
+    """A NaN or Inf in any float input fails the request (it used to render black images)."""
+    model = tf.saved_model.load(os.path.join(served, "1"))
+    G = tiny[0]
+    z = np.random.RandomState(3).randn(2, G.z_dim).astype(np.float32)
+    ws = np.zeros([2, G.num_ws, G.w_dim], np.float32)
+    noise = {"noise_mode": tf.constant("const"), "noise_seed": tf.constant([0, 0], tf.int64)}
+    calls = {
+        "truncation_psi": lambda bad: model.signatures["mapping"](z=tf.constant(z), truncation_psi=tf.constant(bad)),
+        "z": lambda bad: model.signatures["generate"](z=tf.constant(np.where(np.arange(G.z_dim) == 3, bad, z), tf.float32),
+                                                      truncation_psi=tf.constant(0.7), **noise),
+        "ws": lambda bad: model.signatures["synthesis"](ws=tf.constant(ws + bad), **noise),
+    }
+    for name, call in calls.items():
+        for bad in (np.nan, np.inf, -np.inf):
+            with pytest.raises(tf.errors.InvalidArgumentError, match=f"{name} must be finite"):
+                call(np.float32(bad))
+    assert calls["truncation_psi"](np.float32(-0.5))["ws"].shape == (2, G.num_ws, G.w_dim)  # any finite psi
+
+
 def test_conditional_generator_takes_labels(tmp_path):
     G = tiny_generator(res=8, c_dim=3, seed=4)
     path = export_savedmodel(G, str(tmp_path / "cond"))

@@ -29,7 +29,7 @@ from layers.rules import valid_resolution
 from tf_stylegan2 import datasets
 from tf_stylegan2.data.decode import decode_image
 from tf_stylegan2.data.files import LABELS_FILE, FileSource
-from tf_stylegan2.data.labels import align_labels, label_matrix
+from tf_stylegan2.data.labels import align_labels, label_dim
 from tf_stylegan2.fileio import UserError, atomic_path
 from tf_stylegan2.images import encode_png
 
@@ -124,14 +124,14 @@ def _items(source: str, options: ConvertOptions) -> Tuple[List[_Item], Optional[
         if entries is None and options.labels == "json":
             raise UserError(f"{source} has no labels in {LABELS_FILE} (labels=json)")
         labels = align_labels(entries, names, files.where(LABELS_FILE))
-        if labels is not None:
-            label_matrix(labels, files.where(LABELS_FILE))  # validates the values
     elif options.labels == "subfolders":
         top = [n.split("/", 1)[0] if "/" in n else None for n in names]
         if None in top:
             raise UserError(f"{files.where(names[top.index(None)])} is not in a class subfolder (labels=subfolders)")
         class_names = sorted(set(top))
         labels = [class_names.index(t) for t in top]
+    if labels is not None:
+        label_dim(labels, files.where(LABELS_FILE) if class_names is None else source, names)  # checks the values
 
     def loader(name: str) -> Callable[[], Image.Image]:
         # Photos are stored sideways with an EXIF rotation: the converted image is upright.
@@ -274,7 +274,7 @@ def convert_dataset(
         if has_labels and class_names is not None:
             meta["class_names"] = class_names
         write(LABELS_FILE, json.dumps(meta).encode("utf-8"))
-    c_dim = label_matrix([x[1] for x in labels], dest).shape[1] if has_labels else 0
+    c_dim = label_dim([x[1] for x in labels], dest) if has_labels else 0
     return ConvertReport(len(labels), convert.resolution, options.channels, c_dim, convert.converted, skipped)
 
 

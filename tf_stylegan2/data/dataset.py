@@ -46,7 +46,8 @@ class ImageDataset:
     """Images (uint8, decoded in memory or on the fly) with their labels; ``tf_dataset`` streams them.
 
     ``labels``: float32 ``[N, c_dim]`` (one-hot for class labels; ``[N, 0]`` without labels),
-    ``images(indices)``: uint8 ``[len(indices), R, R, C]``.
+    ``images(indices)``: uint8 ``[len(indices), R, R, C]``, ``stream_error``: the UserError of the
+    first image that failed to decode while streaming (tf.data reports it as an OpError).
     """
 
     def __init__(
@@ -64,6 +65,7 @@ class ImageDataset:
         self._cache = None if cache is None else tf.convert_to_tensor(cache)
         self._source = source
         self._names = list(names)
+        self.stream_error: Optional[UserError] = None  # the first image that failed while streaming
 
     def __len__(self) -> int:
         return self.info.num_images
@@ -95,7 +97,11 @@ class ImageDataset:
         _last_stream_call[0] = time.monotonic()
         if _exiting.is_set():  # nobody will read this image
             return np.zeros([self.info.resolution, self.info.resolution, self.info.channels], np.uint8)
-        return self._decode(self._names[int(index)])
+        try:
+            return self._decode(self._names[int(index)])
+        except UserError as e:  # tf.data reports it as an OpError with a traceback: keep the one line
+            self.stream_error = self.stream_error or e
+            raise
 
     def tf_dataset(
         self,
@@ -232,7 +238,7 @@ def open_dataset(path: str, max_cache_bytes: int = DEFAULT_MAX_CACHE_BYTES) -> I
     check_image(where, mode, size, info.resolution, info.channels)
     label_where = source.where(LABELS_FILE)
     labels = align_labels(source.json_labels(), names, label_where)
-    matrix = label_matrix(labels, label_where) if labels is not None else np.zeros([len(names), 0], np.float32)
+    matrix = label_matrix(labels, label_where, names) if labels is not None else np.zeros([len(names), 0], np.float32)
     info = dataclasses.replace(info, c_dim=matrix.shape[1])
     dataset = ImageDataset(info, matrix, source=source, names=names)
     if len(names) * info.resolution**2 * info.channels <= max_cache_bytes:

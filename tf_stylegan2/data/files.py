@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import json
+import lzma
 import os
 import threading
 import zipfile
+import zlib
 from typing import List, Optional
 
 from PIL import Image
@@ -14,6 +16,11 @@ from PIL import Image
 from tf_stylegan2.fileio import UserError
 
 LABELS_FILE = "dataset.json"
+MAX_MEMBER_BYTES = 1 << 30  # a zip member that declares more is refused before it is inflated
+# What reading one file or zip member raises when its bytes are damaged: a bad CRC (BadZipFile), a
+# bad deflate/bzip2/lzma stream (zlib.error, OSError, LZMAError), a truncated member (EOFError), an
+# encrypted one (RuntimeError) or an unknown compression method (NotImplementedError).
+_READ_ERRORS = (OSError, EOFError, RuntimeError, NotImplementedError, zipfile.BadZipFile, zlib.error, lzma.LZMAError)
 
 
 def is_image_name(name: str) -> bool:
@@ -60,11 +67,21 @@ class FileSource:
         return f"{self.path}:{name}" if self._zip is not None else os.path.join(self.path, name)
 
     def read(self, name: str) -> bytes:
-        if self._zip is None:
-            with open(os.path.join(self.path, name), "rb") as f:
-                return f.read()
-        with self._lock:
-            return self._zip.read(name)
+        """The bytes of a file; a damaged or unreadable one is a UserError naming it (for an image the
+        same "corrupt or unreadable image" error as an image that does not decode)."""
+        try:
+            if self._zip is None:
+                with open(os.path.join(self.path, name), "rb") as f:
+                    return f.read()
+            with self._lock:
+                size = self._zip.getinfo(name).file_size
+                if size > MAX_MEMBER_BYTES:
+                    raise zipfile.BadZipFile(f"it declares {size} bytes, more than the {MAX_MEMBER_BYTES >> 20} MiB "
+                                             "allowed for one file")
+                return self._zip.read(name)
+        except _READ_ERRORS as e:
+            kind = "image" if is_image_name(name) else "file"
+            raise UserError(f"{self.where(name)}: corrupt or unreadable {kind} ({type(e).__name__}: {e})") from None
 
     def open(self, name: str):
         """A binary file object, for reading a header without reading the whole file (one thread)."""

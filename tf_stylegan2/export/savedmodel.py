@@ -16,7 +16,7 @@ Signatures (``N`` is dynamic; ``serving_default`` is ``generate``):
 'random' (noise drawn from ``noise_seed``, so a request is reproducible; send another seed for
 other noise) or 'none'. Our layers take it as a Python string, so each signature holds the three
 traced variants and ``tf.switch_case`` runs the one named in the request; an unknown name fails
-the request with InvalidArgument. All inputs are required: TF Serving rejects a request that does
+the request with InvalidArgument, and so does a NaN or Inf in any float input. All inputs are required: TF Serving rejects a request that does
 not feed every input of a signature.
 
 The graph computes in float32 whatever the generator trained with, and uses the per-sample
@@ -34,7 +34,7 @@ import tensorflow as tf
 
 from custom_ops.loader import implementation
 from layers.noise import NOISE_MODES
-from tf_stylegan2.fileio import UserError, atomic_path
+from tf_stylegan2.fileio import UserError, as_os_error, atomic_path
 from tf_stylegan2.networks import Generator, float32_generator
 
 SIGNATURES = ("generate", "mapping", "synthesis")
@@ -110,14 +110,27 @@ def serving_archive(G: Generator) -> keras.export.ExportArchive:
     # that the endpoints capture, which the archive records by itself).
     add_endpoint(
         archive, "generate", ["z", "c", "truncation_psi", "noise_mode", "noise_seed"], specs,
-        lambda noise_mode, noise_seed, **kw: {"images": to_uint8(synthesize(G, mapping(**kw), noise_mode, noise_seed))},
+        finite_inputs(lambda noise_mode, noise_seed, **kw: {
+            "images": to_uint8(synthesize(G, mapping(**kw), noise_mode, noise_seed))}),
     )
-    add_endpoint(archive, "mapping", ["z", "c", "truncation_psi"], specs, lambda **kw: {"ws": mapping(**kw)})
+    add_endpoint(archive, "mapping", ["z", "c", "truncation_psi"], specs,
+                 finite_inputs(lambda **kw: {"ws": mapping(**kw)}))
     add_endpoint(
         archive, "synthesis", ["ws", "noise_mode", "noise_seed"], specs,
-        lambda ws, noise_mode, noise_seed: {"images": to_uint8(synthesize(G, ws, noise_mode, noise_seed))},
+        finite_inputs(lambda ws, noise_mode, noise_seed: {"images": to_uint8(synthesize(G, ws, noise_mode, noise_seed))}),
     )
     return archive
+
+
+def finite_inputs(fn: Callable[..., Dict[str, tf.Tensor]]) -> Callable[..., Dict[str, tf.Tensor]]:
+    """``fn`` with every float input checked first: a NaN or Inf in ``z``, ``c``, ``ws`` or
+    ``truncation_psi`` fails the request with InvalidArgument (it would make black images)."""
+
+    def checked(**inputs):
+        return fn(**{name: tf.debugging.assert_all_finite(x, f"{name} must be finite") if x.dtype.is_floating else x
+                     for name, x in inputs.items()})
+
+    return checked
 
 
 def versions(model_base: str) -> List[int]:
@@ -150,5 +163,8 @@ def export_savedmodel(
     with implementation("ref"):
         archive = serving_archive(G)
         with atomic_path(path, overwrite=overwrite) as tmp:
-            archive.write_out(tmp, verbose=False)
+            try:
+                archive.write_out(tmp, verbose=False)
+            except tf.errors.OpError as e:  # TF's writer reports a full disk as an OpError
+                raise as_os_error(e, tmp) from None
     return path

@@ -26,6 +26,7 @@ plain ``tf.Module`` holding Keras 3 layers keeps them as resource variables inst
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tempfile
 import time
@@ -38,7 +39,7 @@ import tensorflow as tf
 
 from custom_ops.loader import implementation
 from tf_stylegan2.export.savedmodel import add_endpoint, input_specs
-from tf_stylegan2.fileio import UserError, atomic_path
+from tf_stylegan2.fileio import UserError, as_os_error, atomic_path
 from tf_stylegan2.images import to_uint8
 from tf_stylegan2.networks import Generator, float32_generator
 from tf_stylegan2.sampling import labels, z_from_seeds
@@ -136,6 +137,8 @@ def export_tflite(
             f"bad model or quantization {bad or '(none given)'}; "
             f"models: {list(MODELS)}, quantizations: {list(QUANTIZATIONS)}"
         )
+    if os.path.exists(outdir) and not os.path.isdir(outdir):
+        raise UserError(f"output directory {outdir} is a file, not a directory")
     targets = {file_name(m, q): os.path.join(outdir, file_name(m, q)) for m in models for q in quantizations}
     taken = [p for p in targets.values() if os.path.exists(p)]
     if taken and not overwrite:
@@ -143,7 +146,10 @@ def export_tflite(
     with tempfile.TemporaryDirectory(prefix="tflite-export-") as tmp:
         saved_model = os.path.join(tmp, "saved_model")
         with implementation("ref"):  # builtin TFLite ops only, never the compiled kernels
-            edge_archive(G).write_out(saved_model, verbose=False)
+            try:
+                edge_archive(G).write_out(saved_model, verbose=False)
+            except tf.errors.OpError as e:  # e.g. a full temporary directory
+                raise as_os_error(e, saved_model) from None
         for m in models:
             for q in quantizations:
                 flatbuffer = convert(saved_model, m, q)
@@ -221,6 +227,8 @@ def preview(
     """
     if model.kind == "synthesis" and G is None:
         raise UserError(f"{model.path} is a synthesis model: give the generator (--network) for the mapping")
+    if not math.isfinite(truncation_psi):  # the model cannot check it: TFLite has no assertion builtin
+        raise UserError(f"truncation psi must be a finite number, got {truncation_psi}")
     if G is not None:
         G = float32_generator(G)
         specs = input_specs(G, batch_size=1)

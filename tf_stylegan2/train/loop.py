@@ -10,6 +10,7 @@ fixed seeds and the metrics. Nothing below this module reads flags; runners/trai
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -24,7 +25,8 @@ import tensorflow as tf
 from tf_stylegan2 import checkpoint
 from tf_stylegan2.config import StyleGAN2Config
 from tf_stylegan2.data import ImageDataset, dataset_grid, grid_indices, open_dataset
-from tf_stylegan2.fileio import UserError, atomic_path, write_text
+from tf_stylegan2.fileio import (Interrupted, UserError, WriteError, append_line, atomic_path, error_number, write_error,
+                                 write_text)
 from tf_stylegan2.images import grid, save_png
 from tf_stylegan2.metrics.suite import MetricSuite, report_metric
 from tf_stylegan2.networks import float32_generator
@@ -170,24 +172,31 @@ def _count(model) -> str:
 def _tee(log: Callable[[str], None], path: str) -> Callable[[str], None]:
     def both(line: str) -> None:
         log(line)
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(line + "\n")
+        append_line(path, line)
 
     return both
 
 
 def _truncate_jsonl(path: str, cur_nimg: int) -> None:
-    """Drops the lines of a resumed run's log written after its checkpoint (they are redone)."""
+    """Drops the lines of a resumed run's log written after its checkpoint (they are redone), and
+    a line torn by a kill in the middle of its write."""
     if not os.path.exists(path):
         return
-    with open(path, encoding="utf-8") as f:
-        lines = [line for line in f if line.strip() and json.loads(line).get("cur_nimg", 0) <= cur_nimg]
-    write_text(path, "".join(lines))
+    with open(path, encoding="utf-8", errors="replace") as f:
+        records = [(line, _json_or_none(line)) for line in f]
+    write_text(path, "".join(line for line, r in records if r is not None and r.get("cur_nimg", 0) <= cur_nimg))
+
+
+def _json_or_none(line: str) -> Optional[Dict[str, Any]]:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
 
 
 def _append_jsonl(path: str, record: Dict[str, Any]) -> None:
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record, sort_keys=True) + "\n")
+    append_line(path, json.dumps(record, sort_keys=True))
 
 
 def _memory() -> Dict[str, float]:
@@ -218,6 +227,42 @@ class _Grid:
         return grid(render(G, self.z, self.c, noise_mode="const"), cols=GRID_COLS)
 
 
+def _reports_stops(train_fn: Callable[[Run], Dict[str, float]]) -> Callable[[Run], Dict[str, float]]:
+    """Around :func:`train`: removes what a killed earlier attempt left half-written, and ends a
+    run stopped by SIGINT / SIGTERM, a failed write or a corrupt image read while streaming with
+    one line that says where the run stands."""
+
+    @functools.wraps(train_fn)
+    def wrapped(run: Run) -> Dict[str, float]:
+        if run.is_chief:
+            checkpoint.remove_partial_files(run.run_dir)
+        try:
+            return train_fn(run)
+        except Interrupted as e:
+            kimg = int(run.state.cur_nimg.numpy()) / 1000
+            raise Interrupted(e.signum, f"interrupted by {e.signal_name} at kimg {kimg:g}; {_standing(run)}") from None
+        except WriteError as e:
+            raise WriteError(f"{e}; {_standing(run)}") from None
+        except tf.errors.OpError as e:
+            if run.dataset.stream_error is not None:
+                raise run.dataset.stream_error from None
+            if error_number(e) is None or not run.run_dir:
+                raise
+            # Summary ops write the TensorBoard events file (checkpoints report their own failures).
+            failure = write_error(run.run_dir, e, what=f"TensorBoard events in {run.run_dir}")
+            raise WriteError(f"{failure}; {_standing(run)}") from None
+
+    return wrapped
+
+
+def _standing(run: Run) -> str:
+    last = checkpoint.latest(run.run_dir) if run.run_dir else None
+    if last is None:
+        return "no checkpoint was written yet"
+    return f"resume with --resume={run.run_dir} (from {os.path.basename(last)})"
+
+
+@_reports_stops
 def train(run: Run) -> Dict[str, float]:
     """Trains until ``total_kimg``; returns the last tick's statistics."""
     opts, cfg, state, log = run.options, run.cfg, run.state, run.log

@@ -15,6 +15,7 @@ Adding a training flag is one change: a field here, ``name: type = option(defaul
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
@@ -35,9 +36,16 @@ def option(default: Any, help: str, *, choices: Optional[Sequence[str]] = None, 
 
     ``choices``: the accepted values, listed in the help; a str option is checked against them
     unless ``check`` is given. ``check(name, value)`` raises a UserError for a bad value (None,
-    "the preset's value", is never checked).
+    "the preset's value", is never checked). Float values are checked to be finite before that.
     """
     return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "check": check})
+
+
+def finite(name: str, value: Any) -> None:
+    """Every float option is checked by this first: NaN passes every comparison the range checks
+    make, and an infinite length or interval would loop or overflow."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UserError(f"--{name} must be a finite number, got {value}")
 
 
 def at_least(bound: float) -> Check:
@@ -107,6 +115,7 @@ class TrainOptions(Serializable):
     def __post_init__(self):
         for field in dataclasses.fields(self):
             value, meta = getattr(self, field.name), field.metadata
+            finite(field.name, value)
             check = meta["check"] or (_one_of(meta["choices"]) if meta["choices"] else None)
             if check is not None and value is not None:
                 check(field.name, value)
