@@ -32,7 +32,8 @@ import numpy as np
 import tensorflow as tf
 
 from tf_stylegan2 import datasets
-from tf_stylegan2.data import BUILTIN_PREFIX, ImageDataset, is_image_name
+from tf_stylegan2.data import ImageDataset
+from tf_stylegan2.data.files import is_image_name
 from tf_stylegan2.fileio import UserError, atomic_path
 from tf_stylegan2.metrics import preprocess
 from tf_stylegan2.metrics.replicas import ReplicaMap, rounds
@@ -190,7 +191,7 @@ def dataset_stats(
     num_items = num_real_items(dataset, max_items, mirror)
     cache_file = None
     path = dataset.info.path
-    on_disk = path.startswith(BUILTIN_PREFIX) or os.path.exists(path)  # not so: a dataset built in memory
+    on_disk = path.startswith(datasets.PREFIX) or os.path.exists(path)  # not so: a dataset built in memory
     if cache_dir and detector.identity.get("sha256") and on_disk:
         key = cache_key(dataset, detector, num_items, mirror)
         digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
@@ -243,9 +244,9 @@ def cache_key(dataset: ImageDataset, detector: FeatureDetector, num_items: int, 
 @functools.lru_cache(maxsize=16)
 def _fingerprint(path: str, stamp: Tuple) -> str:
     digest = hashlib.sha256()
-    if path.startswith(BUILTIN_PREFIX):
+    if path.startswith(datasets.PREFIX):
         # Rendered by code: hash the pixels themselves (a change of the renderer changes the key).
-        images = datasets.load_builtin(path[len(BUILTIN_PREFIX):]).images
+        images = datasets.load_builtin(path[len(datasets.PREFIX):]).images
         digest.update(f"{path} {images.shape}".encode())
         digest.update(np.ascontiguousarray(images).data)
     elif os.path.isdir(path):
@@ -268,7 +269,7 @@ def dataset_fingerprint(path: str) -> str:
     """sha256 of a dataset's content: a zip's image names with their CRC-32s and sizes, a folder's
     image names with the sha256 of each file, a builtin dataset's pixels. Memoised per process
     while the path's modification time stays the same."""
-    stamp = () if path.startswith(BUILTIN_PREFIX) else (os.stat(path).st_mtime_ns, os.stat(path).st_size)
+    stamp = () if path.startswith(datasets.PREFIX) else (os.stat(path).st_mtime_ns, os.stat(path).st_size)
     try:
         return _fingerprint(path, stamp)
     except (OSError, zipfile.BadZipFile) as e:
