@@ -1,8 +1,9 @@
 """Numeric kernels for StyleGAN2 (NHWC): FIR resampling, fused bias + activation, resampling conv.
 
-Nothing here knows about GANs. Every op is written in standard TensorFlow ops, so it runs on any
-device, under XLA and in TFLite, and supports gradients of any order (R1 and path-length
-regularization differentiate twice).
+Nothing here knows about GANs. Every op has a reference implementation in standard TensorFlow ops,
+which runs on any device, under XLA and in TFLite, and supports gradients of any order (R1 and
+path-length regularization differentiate twice). Compiled kernels behind the same signatures take
+over where ``custom_ops.loader`` finds and selects them.
 """
 
 from custom_ops.bias_act import ACTIVATIONS, Activation, bias_act, get_activation

@@ -12,7 +12,8 @@ from absl import flags
 
 from runners import cli
 
-flags.DEFINE_string("network", None, "Generator to load: a .keras file (default: a randomly initialised one).")
+flags.DEFINE_string("network", None, "Generator to load: a .keras file, a training run directory (its newest "
+                    "snapshot) or one of its checkpoints (default: a randomly initialised one).")
 flags.DEFINE_string("cfg", "auto", "Preset for a randomly initialised generator (without --network).")
 flags.DEFINE_integer("resolution", 32, "Resolution of a randomly initialised generator (without --network).")
 flags.DEFINE_integer("init_seed", 0, "Weight initialisation seed of a randomly initialised generator.")

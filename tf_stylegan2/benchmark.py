@@ -212,11 +212,6 @@ def training_speed(case: TrainingCase, iters: int = 3, strategy: Optional[tf.dis
     return TrainingResult(sec_per_kimg, 1000 / sec_per_kimg, cycle, warmup, tuple(times), tuple(steps))
 
 
-def training_seconds_per_kimg(case: TrainingCase, iters: int = 3) -> float:
-    """Training sec/kimg of one case (median of ``iters`` lazy-regularization cycles)."""
-    return training_speed(case, iters).sec_per_kimg
-
-
 def training_cases(resolutions: List[int], batch: int, policies: List[str], jits: List[bool], ops: List[str],
                    preset: str = "small") -> List[TrainingCase]:
     """The grid of cases, without XLA with the compiled kernels (XLA cannot compile them).

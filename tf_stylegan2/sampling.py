@@ -41,15 +41,16 @@ def z_from_seeds(seeds: Sequence[int], z_dim: int) -> np.ndarray:
     return np.stack([np.random.RandomState(s).randn(z_dim) for s in seeds]).astype(np.float32)
 
 
-def labels(G: Generator, class_idx: Optional[int], count: int) -> Optional[np.ndarray]:
-    """One-hot labels ``[count, c_dim]`` for a conditional G; None for an unconditional one."""
-    if G.c_dim == 0:
+def labels(c_dim: int, class_idx: Optional[int], count: int) -> Optional[np.ndarray]:
+    """One-hot labels ``[count, c_dim]`` for a conditional generator (``c_dim`` > 0); None for an
+    unconditional one."""
+    if c_dim == 0:
         if class_idx is not None:
             raise UserError("this generator is unconditional: drop --class_idx")
         return None
-    if class_idx is None or not 0 <= class_idx < G.c_dim:
-        raise UserError(f"this generator is conditional: --class_idx must be in [0, {G.c_dim - 1}]")
-    return np.tile(np.eye(G.c_dim, dtype=np.float32)[class_idx], [count, 1])
+    if class_idx is None or not 0 <= class_idx < c_dim:
+        raise UserError(f"this generator is conditional: --class_idx must be in [0, {c_dim - 1}]")
+    return np.tile(np.eye(c_dim, dtype=np.float32)[class_idx], [count, 1])
 
 
 def generate_images(
@@ -61,8 +62,8 @@ def generate_images(
     batch_size: int = 16,
 ) -> np.ndarray:
     """``[len(seeds), R, R, C]`` uint8 images for the given seeds."""
-    return render(G, z_from_seeds(seeds, G.z_dim), labels(G, class_idx, len(seeds)), truncation_psi, noise_mode,
-                  batch_size)
+    return render(G, z_from_seeds(seeds, G.z_dim), labels(G.c_dim, class_idx, len(seeds)), truncation_psi,
+                  noise_mode, batch_size)
 
 
 def render(

@@ -29,7 +29,6 @@ import dataclasses
 import os
 import tempfile
 import time
-import types
 from typing import Dict, List, Optional, Sequence
 
 import keras
@@ -233,8 +232,7 @@ def preview(
             )
     z_dim = G.z_dim if G is not None else model.input_shapes["z"][1]
     zs = z_from_seeds(seeds, z_dim)
-    # labels() needs only c_dim; the TFLite model knows it without the Keras generator.
-    cs = labels(types.SimpleNamespace(c_dim=model.c_dim), class_idx, len(seeds))
+    cs = labels(model.c_dim, class_idx, len(seeds))
     psi = np.float32(truncation_psi)
     inputs = []
     for i in range(len(seeds)):

@@ -277,7 +277,7 @@ def train(run: Run) -> Dict[str, float]:
             "Progress/G_lr": _lr(state.G_opt), "Progress/D_lr": _lr(state.D_opt),
             **_memory(),
         })
-        log(_progress_line(cur_tick, cur_nimg, total_nimg, now - start_time, sec_per_kimg, eta, record))
+        log(_progress_line(cur_tick, cur_nimg, now - start_time, sec_per_kimg, eta, record))
         if chief:
             _append_jsonl(os.path.join(run_dir, "stats.jsonl"), {"cur_nimg": cur_nimg, "timestamp": now, **record})
             with writer.as_default():
@@ -297,7 +297,7 @@ def _lr(opt) -> float:
     return float(opt.learning_rate.numpy() if hasattr(opt.learning_rate, "numpy") else opt.learning_rate)
 
 
-def _progress_line(tick: int, cur_nimg: int, total_nimg: int, elapsed: float, sec_per_kimg: float, eta: float,
+def _progress_line(tick: int, cur_nimg: int, elapsed: float, sec_per_kimg: float, eta: float,
                    record: Dict[str, float]) -> str:
     losses = [("G", "Loss/G/loss"), ("D", "Loss/D/loss"), ("pl", "Loss/pl_length"), ("r1", "Loss/r1_penalty")]
     parts = [
