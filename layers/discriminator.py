@@ -27,6 +27,17 @@ class DiscriminatorBlock(StyleGANLayer):
     Architectures: 'orig' (FromRGB in the first block only), 'skip' (every block adds a FromRGB of
     the downsampled image), 'resnet' (a 1x1 downsampling skip connection around the two
     convolutions, the StyleGAN2 default).
+
+    Args:
+      in_channels: feature maps in; 0 for the first block, which reads the image only.
+      tmp_channels: feature maps of conv0 (and of FromRGB).
+      out_channels: feature maps out, at half the resolution.
+      resolution: input height and width.
+      img_channels: image channels.
+      architecture: 'orig', 'skip' or 'resnet'.
+      activation: activation of the convolutions.
+      resample_filter: FIR taps of the downsampling filters.
+      conv_clamp: clamp of the convolutions' outputs (None: no clamping).
     """
 
     def __init__(
@@ -118,8 +129,19 @@ class DiscriminatorEpilogue(StyleGANLayer):
 
     A conditional discriminator projects: the output layer gives ``cmap_dim`` features and the
     logit is their dot product with the mapped label, divided by ``sqrt(cmap_dim)``.
-    ``is_first``: no block precedes the epilogue (a 4x4 discriminator), so it reads the image itself
-    and ``x`` is None.
+
+    Args:
+      in_channels: feature maps in.
+      cmap_dim: width of the mapped label (0: unconditional, one logit).
+      resolution: input height and width (4).
+      img_channels: image channels.
+      architecture: 'orig', 'skip' or 'resnet'; 'skip' adds a FromRGB of the image.
+      mbstd_group_size: :class:`MinibatchStd` group size (None: the whole batch).
+      mbstd_num_channels: minibatch-std feature maps (0: no minibatch std).
+      activation: activation of conv and fc.
+      conv_clamp: clamp of the conv's output (None: no clamping).
+      is_first: no block precedes the epilogue (a 4x4 discriminator), so it reads the image itself
+        and ``x`` is None.
     """
 
     def __init__(

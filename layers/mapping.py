@@ -29,7 +29,8 @@ class MappingNetwork(StyleGANLayer):
     ``w_avg_beta`` is set the layer keeps ``w_avg``, the moving average of w that the truncation
     trick pulls towards: ``w' = w_avg + psi * (w - w_avg)``, on the first ``truncation_cutoff`` ws
     only when a cutoff is given. ``psi = 0`` returns ``w_avg``; ``psi = 1`` leaves w unchanged.
-    The average is updated by :meth:`update_w_avg`, called by the training step.
+    The training step moves the average with :meth:`moved_w_avg`, which returns it for the step to
+    assign.
 
     Args:
       z_dim: latent width (0 = no latent, as in the discriminator's label mapping).
@@ -145,10 +146,6 @@ class MappingNetwork(StyleGANLayer):
             raise ValueError(f"{self.name}: w_avg is not tracked (w_avg_beta is None or num_ws is None)")
         mean = tf.reduce_mean(tf.cast(w, tf.float32), axis=0)
         return mean + self.w_avg_beta * (tf.convert_to_tensor(self.w_avg) - mean)
-
-    def update_w_avg(self, w: tf.Tensor) -> None:
-        """Assigns :meth:`moved_w_avg`."""
-        self.w_avg.assign(self.moved_w_avg(w))
 
     def get_config(self) -> dict:
         return {

@@ -19,7 +19,11 @@ class MinibatchStd(StyleGANLayer):
     The batch is split into groups of ``min(group_size, N)`` samples (sample ``i`` belongs to group
     ``i % (N / G)``, as in NVIDIA's code) and the channels into ``num_channels`` slices. For each
     group and slice the standard deviation over the group is averaged over channels and pixels
-    and broadcast back to every sample of the group. ``group_size=None`` uses the whole batch.
+    and broadcast back to every sample of the group.
+
+    Args:
+      group_size: samples per group (``min(group_size, N)``); None: the whole batch.
+      num_channels: feature maps appended, one per channel slice (NVIDIA's ``num_channels``).
     """
 
     def __init__(self, group_size: Optional[int] = 4, num_channels: int = 1, **kwargs):

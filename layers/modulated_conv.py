@@ -1,8 +1,8 @@
 """Weight modulation and demodulation (StyleGAN2, section 2.2), as a function and as a layer.
 
 ``modulate``: scale the convolution weight's input channels by a per-sample style ``s``.
-``demodulate``: rescale each output channel so that, for inputs of unit variance, the output has
-unit variance again: ``w'' = w' / sqrt(sum w'^2 + eps)``. This replaces AdaIN's normalization of
+Demodulation (``demodulation_coefficients``): rescale each output channel so that, for inputs of
+unit variance, the output has unit variance again: ``w'' = w' / sqrt(sum w'^2 + eps)``. This replaces AdaIN's normalization of
 the activations, whose statistics caused StyleGAN's droplet artifacts.
 
 Two implementations compute the same thing:

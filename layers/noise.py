@@ -27,6 +27,9 @@ class NoiseInjection(StyleGANLayer):
     [2] for ``tf.random.stateless_normal``, so exported models are reproducible); 'const' uses the
     fixed ``noise_const`` buffer saved with the model; 'none' adds nothing. The strength starts at
     zero and is learned.
+
+    Args:
+      resolution: height and width of the feature maps (and of ``noise_const``).
     """
 
     def __init__(self, resolution: int, **kwargs):

@@ -17,6 +17,12 @@ class ToRGB(StyleGANLayer):
     """Projects features to ``img_channels`` with a style-modulated 1x1 convolution plus bias.
 
     Shapes: ``x [N, H, W, in_channels], w [N, w_dim] -> [N, H, W, img_channels]`` (x's dtype).
+
+    Args:
+      in_channels: feature maps in.
+      img_channels: image channels out.
+      w_dim: width of w, the input of the style affine.
+      conv_clamp: clamp the output to ``[-conv_clamp, conv_clamp]`` (None: no clamping).
     """
 
     def __init__(self, in_channels: int, img_channels: int, w_dim: int, conv_clamp: Optional[float] = None, **kwargs):

@@ -45,7 +45,7 @@ def main() -> None:
 
     config = ProjectorConfig(num_steps=FLAGS.steps, w_plus=FLAGS.w_plus)
     G = load_generator(FLAGS.network)
-    c = labels(G, FLAGS.class_idx, 1)
+    c = labels(G.c_dim, FLAGS.class_idx, 1)
     target = load_target(FLAGS.target, G.img_resolution, G.img_channels)
     vgg16 = load_vgg16(FLAGS.vgg16, FLAGS.lpips)
     print(f"Projecting {FLAGS.target} into {FLAGS.network} ({G.img_resolution}px, "

@@ -48,10 +48,10 @@ class GeneratorCase:
 def generator_images_per_second(case: GeneratorCase, iters: int = 5) -> float:
     """G forward throughput (mapping + synthesis, constant noise) for one case."""
     keras.utils.set_random_seed(0)
-    cfg = dataclasses.replace(resolve(case.preset, case.resolution).G, channel_base=case.channel_base)
+    g_config = dataclasses.replace(resolve(case.preset, case.resolution).G, channel_base=case.channel_base)
     with _ops(case.ops):
-        G = Generator(cfg, dtype=case.policy)
-        z = tf.random.normal([case.batch, cfg.z_dim])
+        G = Generator(g_config, dtype=case.policy)
+        z = tf.random.normal([case.batch, g_config.z_dim])
         run = tf.function(lambda z: G(z, noise_mode="const", fused_modconv=case.fused_modconv), jit_compile=case.jit)
         return case.batch / seconds_per_call(lambda: run(z).numpy(), iters=iters)
 
@@ -123,14 +123,14 @@ class TrainingResult:
 
 def training_config(case: TrainingCase, num_replicas: int = 1):
     """The case's preset resolved for its resolution and replicas, with its batch and widths."""
-    cfg = resolve(case.preset, case.resolution, num_replicas=num_replicas)
+    config = resolve(case.preset, case.resolution, num_replicas=num_replicas)
     widths = {"channel_base": case.channel_base, "channel_max": case.channel_max}
     widths = {k: v for k, v in widths.items() if v is not None}
     latents = {} if case.latent_dim is None else {"z_dim": case.latent_dim, "w_dim": case.latent_dim}
-    G = dataclasses.replace(cfg.G, **widths, **latents)
-    D = dataclasses.replace(cfg.D, **widths)
-    train = dataclasses.replace(cfg.train, batch_size=case.batch)
-    return dataclasses.replace(cfg, G=G, D=D, train=train)
+    G = dataclasses.replace(config.G, **widths, **latents)
+    D = dataclasses.replace(config.D, **widths)
+    train = dataclasses.replace(config.train, batch_size=case.batch)
+    return dataclasses.replace(config, G=G, D=D, train=train)
 
 
 def _check_ops(impl: str) -> None:
@@ -194,15 +194,15 @@ def training_speed(case: TrainingCase, iters: int = 3, strategy: Optional[tf.dis
     dataset = open_dataset(case.data_path)
     if dataset.info.resolution != case.resolution:
         raise ValueError(f"dataset {case.data_path} is {dataset.info.resolution} px, the case {case.resolution} px")
-    cfg = training_config(case, replicas)
+    config = training_config(case, replicas)
     loss_scaling = case.policy == "mixed_float16"
     with _ops(case.ops):
         with strategy.scope():
-            state = create_state(cfg, case.policy, 0, loss_scaling)
-            trainer = Trainer(state, cfg.train, strategy, jit=case.jit, loss_scaling=loss_scaling)
+            state = create_state(config, case.policy, 0, loss_scaling)
+            trainer = Trainer(state, config.train, strategy, jit=case.jit, loss_scaling=loss_scaling)
         cycle = math.lcm(*(phase.interval for phase in trainer.phases))
         batches = iter(distributed_samples(strategy, dataset, case.batch, use_labels=False, mirror=False, seed=0,
-                                           start_image=0, z_dim=cfg.G.z_dim))
+                                           start_image=0, z_dim=config.G.z_dim))
 
         def minibatch() -> None:
             stats = trainer.iteration(next(batches))
@@ -226,11 +226,6 @@ def training_speed(case: TrainingCase, iters: int = 3, strategy: Optional[tf.dis
     seconds = sorted(times)[len(times) // 2]
     sec_per_kimg = seconds / (cycle * case.batch) * 1000
     return TrainingResult(sec_per_kimg, 1000 / sec_per_kimg, cycle, warmup, tuple(times), tuple(steps))
-
-
-def training_seconds_per_kimg(case: TrainingCase, iters: int = 3) -> float:
-    """Training sec/kimg of one case (median of ``iters`` lazy-regularization cycles)."""
-    return training_speed(case, iters).sec_per_kimg
 
 
 def training_cases(resolutions: List[int], batch: int, policies: List[str], jits: List[bool], ops: List[str],

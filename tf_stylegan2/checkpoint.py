@@ -116,8 +116,8 @@ def load_discriminator(path: str) -> Discriminator:
 
 def _generator_from_checkpoint(path: str) -> Generator:
     run_dir = os.path.dirname(os.path.dirname(os.path.abspath(path)))
-    cfg = StyleGAN2Config.from_dict(read_run_options(run_dir)["config"])
-    G = Generator(cfg.G, name="G_ema")
+    config = StyleGAN2Config.from_dict(read_run_options(run_dir)["config"])
+    G = Generator(config.G, name="G_ema")
     restore({"G_ema": G.weights}, path)
     return G
 

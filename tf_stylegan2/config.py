@@ -110,8 +110,9 @@ class TrainingConfig(Serializable):
     """Optimization and regularization hyper-parameters (the loop's own options live with the loop).
 
     ``batch_size`` is the global batch over all replicas; the lazy regularization intervals are in
-    minibatches; EMA half-life ``ema_kimg`` is in thousands of images, ramped up over the first
-    ``ema_rampup`` fraction of training when set.
+    minibatches; the G_ema half-life ``ema_kimg`` is in thousands of images. With ``ema_rampup``
+    the half-life is at most ``ema_rampup`` times the images seen so far, so it grows from zero
+    until it reaches ``ema_kimg`` (stylegan2-ada's ``ema_rampup``).
     """
 
     batch_size: int = 32

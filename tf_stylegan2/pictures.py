@@ -63,7 +63,7 @@ def style_mixing(
     """Renders the style mixing matrix of ``row_seeds`` x ``col_seeds`` (ws truncated by psi on
     every layer, as NVIDIA's script)."""
     seeds = list(dict.fromkeys(list(row_seeds) + list(col_seeds)))
-    c = class_labels(G, None if class_idx is None else [class_idx] * len(seeds))
+    c = class_labels(G.c_dim, None if class_idx is None else [class_idx] * len(seeds))
     ws = map_latents(G, z_from_seeds(seeds, G.z_dim), c, truncation_psi)
     w_of = dict(zip(seeds, ws))
     images = {(s, s): img for s, img in zip(seeds, synthesize(G, ws, noise_mode))}
@@ -156,7 +156,7 @@ def interpolation(
     if classes is not None and len(classes) == 1:
         classes = list(classes) * len(seeds)
     z = z_from_seeds(seeds, G.z_dim)
-    c = class_labels(G, classes)
+    c = class_labels(G.c_dim, classes)
     if space == "w":
         ws = walk(map_latents(G, z, c, truncation_psi), frames, loop, lerp)
     else:

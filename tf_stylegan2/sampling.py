@@ -58,20 +58,22 @@ def z_from_seeds(seeds: Sequence[int], z_dim: int) -> np.ndarray:
     return np.stack([np.random.RandomState(s).randn(z_dim) for s in seeds]).astype(np.float32)
 
 
-def labels(G: Generator, class_idx: Optional[int], count: int) -> Optional[np.ndarray]:
-    """One-hot labels ``[count, c_dim]`` for a conditional G; None for an unconditional one."""
-    return class_labels(G, None if class_idx is None else [class_idx] * count)
+def labels(c_dim: int, class_idx: Optional[int], count: int) -> Optional[np.ndarray]:
+    """One-hot labels ``[count, c_dim]`` of one class for a conditional generator (``c_dim`` > 0);
+    None for an unconditional one."""
+    return class_labels(c_dim, None if class_idx is None else [class_idx] * count)
 
 
-def class_labels(G: Generator, classes: Optional[Sequence[int]]) -> Optional[np.ndarray]:
-    """One-hot labels ``[len(classes), c_dim]`` for a conditional G; None for an unconditional one."""
-    if G.c_dim == 0:
+def class_labels(c_dim: int, classes: Optional[Sequence[int]]) -> Optional[np.ndarray]:
+    """One-hot labels ``[len(classes), c_dim]`` for a conditional generator (``c_dim`` > 0); None
+    for an unconditional one."""
+    if c_dim == 0:
         if classes is not None:
             raise UserError("this generator is unconditional: drop --class_idx")
         return None
-    if classes is None or not all(0 <= k < G.c_dim for k in classes):
-        raise UserError(f"this generator is conditional: --class_idx must be in [0, {G.c_dim - 1}]")
-    return np.eye(G.c_dim, dtype=np.float32)[list(classes)].reshape(len(classes), G.c_dim)
+    if classes is None or not all(0 <= k < c_dim for k in classes):
+        raise UserError(f"this generator is conditional: --class_idx must be in [0, {c_dim - 1}]")
+    return np.eye(c_dim, dtype=np.float32)[list(classes)].reshape(len(classes), c_dim)
 
 
 def generate_images(
@@ -83,8 +85,8 @@ def generate_images(
     batch_size: int = 16,
 ) -> np.ndarray:
     """``[len(seeds), R, R, C]`` uint8 images for the given seeds."""
-    return render(G, z_from_seeds(seeds, G.z_dim), labels(G, class_idx, len(seeds)), truncation_psi, noise_mode,
-                  batch_size)
+    return render(G, z_from_seeds(seeds, G.z_dim), labels(G.c_dim, class_idx, len(seeds)), truncation_psi,
+                  noise_mode, batch_size)
 
 
 def _traced(G: Generator, key: tuple, function):

@@ -128,8 +128,9 @@ def test_mapping_truncation_and_w_avg():
     np.testing.assert_allclose(half[:, :2], m.w_avg.numpy() + 0.5 * (ws[:, :2] - m.w_avg.numpy()), atol=1e-5)
     np.testing.assert_allclose(half[:, 2:], ws[:, 2:], atol=1e-6)
     old = m.w_avg.numpy()
-    m.update_w_avg(ws[:, 0])
-    np.testing.assert_allclose(m.w_avg.numpy(), ws[:, 0].mean(0) + 0.9 * (old - ws[:, 0].mean(0)), atol=1e-6)
+    moved = m.moved_w_avg(ws[:, 0]).numpy()
+    np.testing.assert_allclose(moved, ws[:, 0].mean(0) + 0.9 * (old - ws[:, 0].mean(0)), atol=1e-6)
+    np.testing.assert_array_equal(m.w_avg.numpy(), old)  # returned, not assigned
 
 
 def test_mapping_normalizes_inputs_and_embeds_labels():

@@ -76,6 +76,6 @@ def test_generate_images_deterministic_and_labelled():
     b = generate_images(g, [3], class_idx=2)
     assert a.shape == (3, 8, 8, 3) and a.dtype == np.uint8
     np.testing.assert_array_equal(a[2], b[0])
-    np.testing.assert_array_equal(labels(g, 1, 2), [[0, 1, 0], [0, 1, 0]])
+    np.testing.assert_array_equal(labels(g.c_dim, 1, 2), [[0, 1, 0], [0, 1, 0]])
     with pytest.raises(UserError, match=r"--class_idx must be in \[0, 2\]"):
         generate_images(g, [1])

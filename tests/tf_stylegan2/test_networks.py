@@ -136,7 +136,7 @@ def test_keras_files_saved_by_earlier_versions_load():
     np.testing.assert_allclose(D(tf.constant(outputs["img"]), c).numpy(), outputs["logits"], rtol=1e-5, atol=1e-5)
 
 
-def _block_dtypes(model, blocks):
+def _block_dtypes(blocks):
     return {b.name: b.compute_dtype for b in blocks}
 
 
@@ -153,8 +153,8 @@ def test_mixed_precision_blocks_finite_and_close_to_fp32(policy, tol):
     g32, d32 = Generator(cfg_g), Discriminator(cfg_d)
     g16, d16 = Generator(cfg_g, dtype=policy), Discriminator(cfg_d, dtype=policy)
     low = policy.split("_")[1]
-    assert _block_dtypes(g16, g16.synthesis.blocks) == {"b4": "float32", "b8": "float32", "b16": low, "b32": low}
-    assert _block_dtypes(d16, d16.blocks) == {"b32": low, "b16": low, "b8": "float32"}
+    assert _block_dtypes(g16.synthesis.blocks) == {"b4": "float32", "b8": "float32", "b16": low, "b32": low}
+    assert _block_dtypes(d16.blocks) == {"b32": low, "b16": low, "b8": "float32"}
     assert d16.epilogue.compute_dtype == "float32" and g16.mapping.compute_dtype == "float32"
     _perturb(g32)
     _perturb(d32)

@@ -152,7 +152,7 @@ def test_interpolation_starts_passes_and_ends_on_the_seeds(space):
 def test_interpolation_across_classes():
     G = small_generator(c_dim=3)
     frames = interpolation(G, [1, 2], frames=2, space="z", classes=[0, 2])
-    c = class_labels(G, [0, 2])
+    c = class_labels(G.c_dim, [0, 2])
     np.testing.assert_array_equal(frames[0], synthesize(G, map_latents(G, z_from_seeds([1], 6), c[:1]))[0])
     np.testing.assert_array_equal(frames[2], synthesize(G, map_latents(G, z_from_seeds([2], 6), c[1:]))[0])
     z_mid = slerp(*z_from_seeds([1, 2], 6), np.array([0.5]))

@@ -30,7 +30,6 @@ import math
 import os
 import tempfile
 import time
-import types
 from typing import Dict, List, Optional, Sequence
 
 import keras
@@ -232,17 +231,17 @@ def preview(
     if G is not None:
         G = float32_generator(G)
         specs = input_specs(G, batch_size=1)
-        theirs = {n: tuple(specs[n].shape) for n in model.input_shapes if n in specs}
-        if (G.img_resolution, G.img_channels) != (model.resolution, model.img_channels) or theirs != model.input_shapes:
+        generator_shapes = {n: tuple(specs[n].shape) for n in model.input_shapes if n in specs}
+        if ((G.img_resolution, G.img_channels) != (model.resolution, model.img_channels)
+                or generator_shapes != model.input_shapes):
             raise UserError(
                 f"{model.path} makes {model.resolution}x{model.resolution}x{model.img_channels} images from inputs "
                 f"{_shapes(model.input_shapes)}, but the generator makes {G.img_resolution}x{G.img_resolution}x"
-                f"{G.img_channels} from {_shapes(theirs)}: not the same network"
+                f"{G.img_channels} from {_shapes(generator_shapes)}: not the same network"
             )
     z_dim = G.z_dim if G is not None else model.input_shapes["z"][1]
     zs = z_from_seeds(seeds, z_dim)
-    # labels() needs only c_dim; the TFLite model knows it without the Keras generator.
-    cs = labels(types.SimpleNamespace(c_dim=model.c_dim), class_idx, len(seeds))
+    cs = labels(model.c_dim, class_idx, len(seeds))
     psi = np.float32(truncation_psi)
     inputs = []
     for i in range(len(seeds)):

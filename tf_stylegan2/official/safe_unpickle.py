@@ -64,7 +64,7 @@ class TFNetwork:
     """The state of a TF1 ``dnnlib.tflib.network.Network`` (what its ``__getstate__`` wrote).
 
     Attributes after loading: ``name``, ``build_func_name``, ``static_kwargs`` (dict),
-    ``components`` (dict of TFNetwork), ``variables`` (dict name -> np.ndarray), ``version``.
+    ``components`` (dict of TFNetwork), ``variables`` (list of (name, np.ndarray) pairs), ``version``.
     The build module's source is not kept.
     """
 

@@ -20,10 +20,10 @@ from tf_stylegan2.data import ImageDataset
 
 # The phases that generate images, in the order of their latents in a sample.
 GEN_PHASES = ("Gmain", "Greg", "Dmain")
-PHASE_INDEX = {"Gmain": 0, "Greg": 1, "Dmain": 2, "Dreg": 3}
+PHASE_INDEX = {phase: i for i, phase in enumerate(GEN_PHASES)}
 
 _STREAMS = 16  # stateless seeds are [seed * _STREAMS + stream, counter]
-_Z, _MIX_Z, _GEN_C, _PL_NOISE, _CUTOFF, _SYNTH_NOISE = 0, 1, 2, 3, 4, 8  # cutoff, noise: + phase index
+_Z, _MIX_Z, _GEN_C, _PL_NOISE, _CUTOFF, _SYNTH_NOISE = 0, 1, 2, 3, 4, 8  # cutoff, noise: + PHASE_INDEX
 
 
 def _seed(seed: tf.Tensor, stream: int, counter: tf.Tensor) -> tf.Tensor:

@@ -70,7 +70,7 @@ class Run:
     """Everything set up for training; :func:`train` runs it."""
 
     options: TrainOptions
-    cfg: StyleGAN2Config
+    config: StyleGAN2Config
     dataset: ImageDataset
     strategy: tf.distribute.Strategy
     state: TrainState
@@ -128,9 +128,9 @@ def setup(
         if resumed_from is None:
             raise UserError(f"training run {run_dir} has no checkpoint to resume from yet")
     dataset = open_dataset(options.data)
-    cfg = resolve_config(options, dataset.info, replicas)
+    config = resolve_config(options, dataset.info, replicas)
     if stored is not None:
-        new = {"G": cfg.G.to_dict(), "D": cfg.D.to_dict()}
+        new = {"G": config.G.to_dict(), "D": config.D.to_dict()}
         diff = _config_differences({k: stored["config"][k] for k in ("G", "D")}, new)
         if diff:
             raise UserError(f"cannot resume {run_dir}: these options build other networks than its checkpoint "
@@ -143,26 +143,26 @@ def setup(
                           strategy=strategy if isinstance(strategy, tf.distribute.MirroredStrategy) else None)
 
     with strategy.scope():
-        state = create_state(cfg, policy, options.seed, loss_scaling=policy == "mixed_float16")
-        trainer = Trainer(state, cfg.train, strategy, jit=options.jit, loss_scaling=policy == "mixed_float16")
+        state = create_state(config, policy, options.seed, loss_scaling=policy == "mixed_float16")
+        trainer = Trainer(state, config.train, strategy, jit=options.jit, loss_scaling=policy == "mixed_float16")
     if resumed_from:
         checkpoint.restore(state.variables(), resumed_from)
-        set_learning_rates(state, cfg.train)
+        set_learning_rates(state, config.train)
 
     if chief and run_dir is None:
-        run_dir = checkpoint.new_run_dir(options.outdir, run_description(options, dataset.info, cfg))
+        run_dir = checkpoint.new_run_dir(options.outdir, run_description(options, dataset.info, config))
     if chief:
         checkpoint.write_run_options(run_dir, {
-            "options": options.to_dict(), "config": cfg.to_dict(), "dataset": dataclasses.asdict(dataset.info),
+            "options": options.to_dict(), "config": config.to_dict(), "dataset": dataclasses.asdict(dataset.info),
             "num_replicas": replicas, "policy": policy, "tensorflow": tf.__version__,
         })
         write_text(os.path.join(run_dir, "flags.txt"), options.to_flagfile())
         log = _tee(log, os.path.join(run_dir, "log.txt"))
     log(f"{'Resuming ' + run_dir + ' from ' + resumed_from if resumed_from else 'Training in ' + str(run_dir)}: "
         f"{dataset.info.name} {dataset.info.resolution}px, {len(dataset)} images, cfg {options.cfg}, batch "
-        f"{cfg.train.batch_size} on {replicas} replica(s), {policy}{', XLA' if options.jit else ''}; "
+        f"{config.train.batch_size} on {replicas} replica(s), {policy}{', XLA' if options.jit else ''}; "
         f"G {_count(state.G)} / D {_count(state.D)} parameters; TensorFlow {tf.__version__} on {platform.machine()}")
-    return Run(options, cfg, dataset, strategy, state, trainer, run_dir, chief, resumed_from, metrics, log)
+    return Run(options, config, dataset, strategy, state, trainer, run_dir, chief, resumed_from, metrics, log)
 
 
 def _count(model) -> str:
@@ -210,7 +210,7 @@ def _all_finite(state: TrainState) -> bool:
     return all(bool(np.all(np.isfinite(v.numpy()))) for m in (state.G, state.D, state.G_ema) for v in m.weights)
 
 
-class _Grid:
+class _SampleGrid:
     """The fixed fakes of every snapshot: seeds 0..63, labelled as the cells of the dataset's
     preview grid (reals.png), so that both grids compare cell by cell."""
 
@@ -265,17 +265,17 @@ def _standing(run: Run) -> str:
 @_reports_stops
 def train(run: Run) -> Dict[str, float]:
     """Trains until ``total_kimg``; returns the last tick's statistics."""
-    opts, cfg, state, log = run.options, run.cfg, run.state, run.log
+    opts, config, state, log = run.options, run.config, run.state, run.log
     chief, run_dir = run.is_chief, run.run_dir
-    batch = cfg.train.batch_size
+    batch = config.train.batch_size
     start_nimg = int(state.cur_nimg.numpy())
-    total_nimg = int(round(cfg.train.total_kimg * 1000))
+    total_nimg = int(round(config.train.total_kimg * 1000))
     samples = distributed_samples(
         run.strategy, run.dataset, batch, use_labels=opts.cond, mirror=opts.mirror, seed=opts.seed,
-        start_image=start_nimg, z_dim=cfg.G.z_dim,
+        start_image=start_nimg, z_dim=config.G.z_dim,
     )
     iterator = iter(samples)
-    shown = _Grid(run.dataset, state.G)
+    sample_grid = _SampleGrid(run.dataset, state.G)
     writer = tf.summary.create_file_writer(run_dir) if chief else tf.summary.create_noop_writer()
     if chief:
         for name in ["stats.jsonl"] + [f"metric-{m}.jsonl" for m in opts.metrics]:
@@ -315,9 +315,9 @@ def train(run: Run) -> Dict[str, float]:
             "Progress/G_lr": _lr(state.G_opt), "Progress/D_lr": _lr(state.D_opt),
             **_memory(),
         })
-        log(_progress_line(cur_tick, cur_nimg, total_nimg, now - start_time, sec_per_kimg, eta, record))
+        log(_progress_line(cur_tick, cur_nimg, now - start_time, sec_per_kimg, eta, record))
         if done or cur_tick % opts.snap == 0:
-            record.update(_snapshot(run, shown, writer, cur_nimg, batch_data))  # Metrics/<result>
+            record.update(_snapshot(run, sample_grid, writer, cur_nimg, batch_data))  # Metrics/<result>
         if chief:
             _append_jsonl(os.path.join(run_dir, "stats.jsonl"), {"cur_nimg": cur_nimg, "timestamp": now, **record})
             with writer.as_default():
@@ -335,7 +335,7 @@ def _lr(opt) -> float:
     return float(opt.learning_rate.numpy() if hasattr(opt.learning_rate, "numpy") else opt.learning_rate)
 
 
-def _progress_line(tick: int, cur_nimg: int, total_nimg: int, elapsed: float, sec_per_kimg: float, eta: float,
+def _progress_line(tick: int, cur_nimg: int, elapsed: float, sec_per_kimg: float, eta: float,
                    record: Dict[str, float]) -> str:
     losses = [("G", "Loss/G/loss"), ("D", "Loss/D/loss"), ("pl", "Loss/pl_length"), ("r1", "Loss/r1_penalty")]
     parts = [
@@ -356,7 +356,7 @@ def _diverged(run: Run, what: str, cur_nimg: int) -> None:
     )
 
 
-def _snapshot(run: Run, shown: _Grid, writer, cur_nimg: int, batch) -> Dict[str, float]:
+def _snapshot(run: Run, sample_grid: _SampleGrid, writer, cur_nimg: int, batch) -> Dict[str, float]:
     """Checkpoint, G_ema .keras, PNG grid and metrics; returns ``{"Metrics/<result>": value}``."""
     state, log = run.state, run.log
     if not _all_finite(state):
@@ -371,7 +371,7 @@ def _snapshot(run: Run, shown: _Grid, writer, cur_nimg: int, batch) -> Dict[str,
     network = os.path.join(run.run_dir, f"network-snapshot-{suffix}.keras")
     with atomic_path(network) as tmp:
         G_ema.save(tmp)
-    fakes = shown.fakes(G_ema)
+    fakes = sample_grid.fakes(G_ema)
     save_png(os.path.join(run.run_dir, f"fakes{suffix}.png"), fakes)
     with writer.as_default():
         tf.summary.image("fakes", fakes[np.newaxis], step=cur_nimg)

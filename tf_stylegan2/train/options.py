@@ -84,7 +84,7 @@ class TrainOptions(Serializable):
     outdir: str = option("runs", "Where new run directories are created.")
     data: str = option("builtin:shapes32", "Training data: a folder or .zip in the training format "
                        "(runners/dataset_tool.py) or builtin:<name> (shapes16, shapes32, shapes64).")
-    cfg: str = option("auto", "Preset (tf_stylegan2.config.PRESETS).", choices=tuple(PRESETS))
+    cfg: str = option("auto", "Preset (tf_stylegan2.config.PRESETS).", choices=tuple(PRESETS))  # ada's flag name
     cond: bool = option(False, "Conditional training on the dataset's labels (dataset.json).")
     mirror: bool = option(False, "Augment with x-flips (half of each epoch's images).")
     seed: int = option(0, "Seed of the initial weights and of every random number of training.")
@@ -165,8 +165,8 @@ def resolve_config(options: TrainOptions, info: DatasetInfo, num_replicas: int) 
     """The preset resolved for the dataset and replicas, with the options' overrides applied."""
     if options.cond and info.c_dim == 0:
         raise UserError(f"--cond needs labels, but dataset {info.path} has none (no dataset.json labels)")
-    cfg = resolve(options.cfg, info.resolution, info.channels, info.c_dim if options.cond else 0, num_replicas)
-    G, D, train = cfg.G, cfg.D, cfg.train
+    config = resolve(options.cfg, info.resolution, info.channels, info.c_dim if options.cond else 0, num_replicas)
+    G, D, train = config.G, config.D, config.train
     if options.cbase is not None:
         G, D = dataclasses.replace(G, channel_base=options.cbase), dataclasses.replace(D, channel_base=options.cbase)
     if options.cmax is not None:
@@ -181,7 +181,7 @@ def resolve_config(options: TrainOptions, info: DatasetInfo, num_replicas: int) 
     }
     train = dataclasses.replace(train, **{k: v for k, v in overrides.items() if v is not None})
     _check_batch(train.batch_size, num_replicas, D.mbstd_group_size)
-    return dataclasses.replace(cfg, G=G, D=D, train=train)
+    return dataclasses.replace(config, G=G, D=D, train=train)
 
 
 def _check_batch(batch: int, num_replicas: int, mbstd_group: Optional[int]) -> None:
@@ -196,10 +196,10 @@ def _check_batch(batch: int, num_replicas: int, mbstd_group: Optional[int]) -> N
         )
 
 
-def run_description(options: TrainOptions, info: DatasetInfo, cfg: StyleGAN2Config) -> str:
+def run_description(options: TrainOptions, info: DatasetInfo, config: StyleGAN2Config) -> str:
     """``<dataset>[-cond][-mirror]-<cfg>-b<batch>``, the name of a run after its number."""
     parts = [info.name] + (["cond"] if options.cond else []) + (["mirror"] if options.mirror else [])
-    return "-".join(parts + [options.cfg, f"b{cfg.train.batch_size}"])
+    return "-".join(parts + [options.cfg, f"b{config.train.batch_size}"])
 
 
 def merge_for_resume(stored: TrainOptions, given: Dict[str, Any]) -> TrainOptions:

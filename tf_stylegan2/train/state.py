@@ -51,37 +51,39 @@ def lazy_hyperparameters(lr: float, betas: Tuple[float, float], reg_interval: in
     return lr * c, (betas[0] ** c, betas[1] ** c)
 
 
-def make_optimizer(lr: float, cfg: TrainingConfig, reg_interval: int, loss_scaling: bool, name: str):
+def make_optimizer(lr: float, train_config: TrainingConfig, reg_interval: int, loss_scaling: bool, name: str):
     """Adam with the lazy-regularization adjustment, wrapped for dynamic loss scaling (float16).
 
     Keras' Adam adds epsilon to ``sqrt(v)`` with the bias correction folded into the step size,
     as TF1's AdamOptimizer did in NVIDIA's StyleGAN2 release (PyTorch adds it to the corrected
     ``sqrt(v_hat)``; the two differ only while ``v`` is tiny).
     """
-    lr, (beta_1, beta_2) = lazy_hyperparameters(lr, cfg.betas, reg_interval)
-    opt = keras.optimizers.Adam(learning_rate=lr, beta_1=beta_1, beta_2=beta_2, epsilon=cfg.epsilon, name=name)
+    lr, (beta_1, beta_2) = lazy_hyperparameters(lr, train_config.betas, reg_interval)
+    opt = keras.optimizers.Adam(learning_rate=lr, beta_1=beta_1, beta_2=beta_2, epsilon=train_config.epsilon,
+                                name=name)
     return keras.optimizers.LossScaleOptimizer(opt, name=f"{name}_loss_scale") if loss_scaling else opt
 
 
-def set_learning_rates(state: TrainState, cfg: TrainingConfig) -> None:
-    """Sets both optimizers' (lazily adjusted) learning rates from ``cfg``. A checkpoint holds the
-    optimizers' learning rates too; a resumed run may ask for others (--glr, --dlr)."""
-    state.G_opt.learning_rate = lazy_hyperparameters(cfg.g_lr, cfg.betas, cfg.g_reg_interval)[0]
-    state.D_opt.learning_rate = lazy_hyperparameters(cfg.d_lr, cfg.betas, cfg.d_reg_interval)[0]
+def set_learning_rates(state: TrainState, train_config: TrainingConfig) -> None:
+    """Sets both optimizers' (lazily adjusted) learning rates from ``train_config``. A checkpoint
+    holds the optimizers' learning rates too; a resumed run may ask for others (--glr, --dlr)."""
+    t = train_config
+    state.G_opt.learning_rate = lazy_hyperparameters(t.g_lr, t.betas, t.g_reg_interval)[0]
+    state.D_opt.learning_rate = lazy_hyperparameters(t.d_lr, t.betas, t.d_reg_interval)[0]
 
 
-def create_state(cfg: StyleGAN2Config, policy: str, seed: int, loss_scaling: bool) -> TrainState:
+def create_state(config: StyleGAN2Config, policy: str, seed: int, loss_scaling: bool) -> TrainState:
     """Networks initialised from ``seed`` (G_ema a copy of G) and built optimizers.
 
     ``policy`` is the Keras dtype policy of all three networks; ``loss_scaling`` wraps both
     optimizers in a dynamic LossScaleOptimizer (float16 training).
     """
     keras.utils.set_random_seed(seed)
-    G = Generator(cfg.G, dtype=policy, name="G")
-    D = Discriminator(cfg.D, dtype=policy, name="D")
-    G_ema = Generator(cfg.G, dtype=policy, name="G_ema")
+    G = Generator(config.G, dtype=policy, name="G")
+    D = Discriminator(config.D, dtype=policy, name="D")
+    G_ema = Generator(config.G, dtype=policy, name="G_ema")
     G_ema.set_weights(G.get_weights())
-    t = cfg.train
+    t = config.train
     G_opt = make_optimizer(t.g_lr, t, t.g_reg_interval, loss_scaling, "G_opt")
     D_opt = make_optimizer(t.d_lr, t, t.d_reg_interval, loss_scaling, "D_opt")
     # Built now, so that a checkpoint restores into existing slots rather than deferred ones.

@@ -47,27 +47,27 @@ class Phase:
     gain: float  # multiplies the objective: the interval for lazy regularization
 
 
-def phases(cfg: TrainingConfig) -> List[Phase]:
-    """The phases that do work under ``cfg`` (a regularizer with weight 0 has none).
+def phases(train_config: TrainingConfig) -> List[Phase]:
+    """The phases that do work under ``train_config`` (a regularizer with weight 0 has none).
 
     The optimizers keep their interval-adjusted hyper-parameters even then, as in stylegan2-ada.
     """
     out = [Phase("Gmain", 1, 1.0)]
-    if cfg.pl_weight > 0:
-        out.append(Phase("Greg", cfg.g_reg_interval, float(cfg.g_reg_interval)))
+    if train_config.pl_weight > 0:
+        out.append(Phase("Greg", train_config.g_reg_interval, float(train_config.g_reg_interval)))
     out.append(Phase("Dmain", 1, 1.0))
-    if cfg.r1_gamma > 0:
-        out.append(Phase("Dreg", cfg.d_reg_interval, float(cfg.d_reg_interval)))
+    if train_config.r1_gamma > 0:
+        out.append(Phase("Dreg", train_config.d_reg_interval, float(train_config.d_reg_interval)))
     return out
 
 
-def ema_beta(cfg: TrainingConfig, cur_nimg: tf.Tensor) -> tf.Tensor:
+def ema_beta(train_config: TrainingConfig, cur_nimg: tf.Tensor) -> tf.Tensor:
     """G_ema's decay per minibatch: half-life ``ema_kimg`` thousand images, ramped up over the first
     ``ema_rampup`` fraction of the images seen so far (``min(ema_nimg, cur_nimg * ema_rampup)``)."""
-    ema_nimg = tf.constant(cfg.ema_kimg * 1000.0, tf.float64)
-    if cfg.ema_rampup is not None:
-        ema_nimg = tf.minimum(ema_nimg, tf.cast(cur_nimg, tf.float64) * cfg.ema_rampup)
-    return tf.cast(0.5 ** (cfg.batch_size / tf.maximum(ema_nimg, 1e-8)), tf.float32)
+    ema_nimg = tf.constant(train_config.ema_kimg * 1000.0, tf.float64)
+    if train_config.ema_rampup is not None:
+        ema_nimg = tf.minimum(ema_nimg, tf.cast(cur_nimg, tf.float64) * train_config.ema_rampup)
+    return tf.cast(0.5 ** (train_config.batch_size / tf.maximum(ema_nimg, 1e-8)), tf.float32)
 
 
 class Trainer:
@@ -79,17 +79,17 @@ class Trainer:
     ``Loss/scores/real``, ``Loss/pl_mean``.
     """
 
-    def __init__(self, state: TrainState, cfg: TrainingConfig, strategy: tf.distribute.Strategy, *,
+    def __init__(self, state: TrainState, train_config: TrainingConfig, strategy: tf.distribute.Strategy, *,
                  jit: bool = False, loss_scaling: bool = False):
-        if cfg.batch_size % strategy.num_replicas_in_sync:
+        if train_config.batch_size % strategy.num_replicas_in_sync:
             raise ValueError(
-                f"batch {cfg.batch_size} is not divisible by the {strategy.num_replicas_in_sync} replicas"
+                f"batch {train_config.batch_size} is not divisible by the {strategy.num_replicas_in_sync} replicas"
             )
-        self.state, self.cfg, self.strategy = state, cfg, strategy
+        self.state, self.train_config, self.strategy = state, train_config, strategy
         self.jit, self.loss_scaling = jit, loss_scaling
         total = tf.distribute.ReduceOp.SUM  # per-replica stats are already divided by the global batch
         self._reduce = lambda stats: {k: strategy.reduce(total, v, axis=None) for k, v in stats.items()}
-        self.phases = phases(cfg)
+        self.phases = phases(train_config)
         s = state
         w_avg = [s.G.mapping.w_avg] if s.G.mapping.w_avg is not None else []
         plan = {  # core, optimizer, variables, running averages the core moves (in its order)
@@ -113,7 +113,7 @@ class Trainer:
         if name not in inputs.GEN_PHASES:
             return {}
         draws = {
-            "cutoff": inputs.mixing_cutoff(s.seed, s.batch_idx, name, s.G.num_ws, self.cfg.style_mixing_prob),
+            "cutoff": inputs.mixing_cutoff(s.seed, s.batch_idx, name, s.G.num_ws, self.train_config.style_mixing_prob),
             "noise_seed": inputs.synthesis_noise_seed(s.seed, s.batch_idx, name, replica),
         }
         if name == "Greg":
@@ -123,9 +123,9 @@ class Trainer:
 
     def _pl_count(self, batch: Stats) -> int:
         """How many of this replica's samples the path-length phase uses (1 / pl_batch_shrink, as in ada)."""
-        count = batch["gen_z"].shape[0] // self.cfg.pl_batch_shrink
+        count = batch["gen_z"].shape[0] // self.train_config.pl_batch_shrink
         if count < 1:
-            raise ValueError(f"the per-replica batch is too small for pl_batch_shrink={self.cfg.pl_batch_shrink}")
+            raise ValueError(f"the per-replica batch is too small for pl_batch_shrink={self.train_config.pl_batch_shrink}")
         return count
 
     # ---- per-phase cores: (batch, draws, gain) -> (objective, stats, moved averages) ----------
@@ -135,7 +135,7 @@ class Trainer:
         first ``count`` samples when given."""
         k = inputs.GEN_PHASES.index(phase)
         take = (lambda x: x[:count]) if count else (lambda x: x)
-        mix = take(batch["mix_z"][:, k]) if self.cfg.style_mixing_prob > 0 else None
+        mix = take(batch["mix_z"][:, k]) if self.train_config.style_mixing_prob > 0 else None
         c = take(batch["gen_c"][:, k])
         ws, w_avg = losses.map_with_mixing(self.state.G, take(batch["gen_z"][:, k]), c, mix, draws["cutoff"])
         return ws, c, [] if w_avg is None else [w_avg]
@@ -145,22 +145,22 @@ class Trainer:
         ws, c, moved = self._mapped_ws(batch, draws, "Gmain")
         img = G.synthesis(ws, noise_mode="random", noise_seed=draws["noise_seed"])
         loss, logits = losses.generator_loss(D, img, c)
-        n = self.cfg.batch_size
+        n = self.train_config.batch_size
         stats = {"Loss/G/loss": tf.reduce_sum(loss) / n, "Loss/scores/fake": tf.reduce_sum(logits) / n}
         return tf.reduce_sum(loss) / n * gain, stats, moved
 
     def _g_reg(self, batch: Stats, draws: Stats, gain: float):
-        cfg, s = self.cfg, self.state
+        train, s = self.train_config, self.state
         ws, _, moved = self._mapped_ws(batch, draws, "Greg", self._pl_count(batch))
         lengths = losses.path_lengths(s.G, ws, draws["pl_noise"], draws["noise_seed"])
-        penalty, pl_mean = losses.path_length_penalty(lengths, tf.convert_to_tensor(s.pl_mean), cfg.pl_decay)
-        n = cfg.batch_size // cfg.pl_batch_shrink
+        penalty, pl_mean = losses.path_length_penalty(lengths, tf.convert_to_tensor(s.pl_mean), train.pl_decay)
+        n = train.batch_size // train.pl_batch_shrink
         stats = {
-            "Loss/G/reg": tf.reduce_sum(penalty) * cfg.pl_weight / n,
+            "Loss/G/reg": tf.reduce_sum(penalty) * train.pl_weight / n,
             "Loss/pl_length": tf.reduce_sum(lengths) / n,
             "Loss/pl_mean": pl_mean / self.strategy.num_replicas_in_sync,  # summed over replicas: their mean
         }
-        return tf.reduce_sum(penalty) * cfg.pl_weight / n * gain, stats, moved + [pl_mean]
+        return tf.reduce_sum(penalty) * train.pl_weight / n * gain, stats, moved + [pl_mean]
 
     def _d_main(self, batch: Stats, draws: Stats, gain: float):
         G, D = self.state.G, self.state.D
@@ -168,14 +168,14 @@ class Trainer:
         img = tf.stop_gradient(G.synthesis(ws, noise_mode="random", noise_seed=draws["noise_seed"]))
         fake_loss, _ = losses.discriminator_fake_loss(D, img, c)
         real_loss, real_logits = losses.discriminator_real_loss(D, batch["img"], batch["c"])
-        n = self.cfg.batch_size
+        n = self.train_config.batch_size
         total = tf.reduce_sum(fake_loss + real_loss) / n
         stats = {"Loss/D/loss": total, "Loss/scores/real": tf.reduce_sum(real_logits) / n}
         return total * gain, stats, moved
 
     def _d_reg(self, batch: Stats, draws: Stats, gain: float):
         penalty, _ = losses.r1_penalty(self.state.D, batch["img"], batch["c"])
-        n, weight = self.cfg.batch_size, self.cfg.r1_gamma / 2
+        n, weight = self.train_config.batch_size, self.train_config.r1_gamma / 2
         stats = {"Loss/r1_penalty": tf.reduce_sum(penalty) / n, "Loss/D/reg": tf.reduce_sum(penalty) * weight / n}
         return tf.reduce_sum(penalty) * weight / n * gain, stats, []
 
@@ -214,12 +214,12 @@ class Trainer:
 
     def _ema_and_advance(self) -> None:
         s = self.state
-        beta = ema_beta(self.cfg, s.cur_nimg)
+        beta = ema_beta(self.train_config, s.cur_nimg)
         for ema, var in zip(s.G_ema.trainable_variables, s.G.trainable_variables):
             ema.assign(var + (ema - var) * beta)
         for ema, var in zip(s.G_ema.non_trainable_variables, s.G.non_trainable_variables):
             ema.assign(var)  # w_avg and the constant noise follow G (stylegan2-ada copies buffers)
-        s.cur_nimg.assign_add(self.cfg.batch_size)
+        s.cur_nimg.assign_add(self.train_config.batch_size)
         s.batch_idx.assign_add(1)
 
     def _non_finite_logits(self, batch: Stats) -> tf.Tensor:
