@@ -106,6 +106,12 @@ class TrainingConfig:
     ``batch_size`` is the global batch over all replicas; the lazy regularization intervals are in
     minibatches; EMA half-life ``ema_kimg`` is in thousands of images, ramped up over the first
     ``ema_rampup`` fraction of training when set.
+
+    Discriminator augmentation (stylegan2-ada's ``augment_kwargs``, ``augment_p``, ``ada_target``,
+    ``ada_interval``, ``ada_kimg``): ``augment_pipe`` names a pipeline of ``train.augment`` (None:
+    D sees the images as they are), starting at probability ``augment_p``; with ``ada_target`` p
+    adapts every ``ada_interval`` minibatches, by at most one unit per ``ada_kimg`` thousand images.
+    ``freeze_layers`` (Freeze-D): D's first layers, from the input, that are not trained.
     """
 
     batch_size: int = 32
@@ -123,6 +129,12 @@ class TrainingConfig:
     style_mixing_prob: float = 0.9
     ema_kimg: float = 10.0
     ema_rampup: Optional[float] = None
+    augment_pipe: Optional[str] = None
+    augment_p: float = 0.0
+    ada_target: Optional[float] = None
+    ada_interval: int = 4
+    ada_kimg: float = 500.0
+    freeze_layers: int = 0
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
