@@ -13,9 +13,11 @@ cycle and a minibatch of warm-up; XLA with the compiled kernels (ops=custom) is 
 from __future__ import annotations
 
 import platform
+from typing import List
 
 from absl import flags
 
+from custom_ops.loader import IMPLS
 from runners import cli
 
 WHAT = ("generator", "training")
@@ -28,17 +30,21 @@ flags.DEFINE_list("policies", ["float32", "mixed_bfloat16"],
 flags.DEFINE_integer("iters", 5, "Timed units per case, median reported: generator calls, training cycles.")
 flags.DEFINE_integer("train_batch", 32, "Training: global batch size.")
 flags.DEFINE_string("preset", "small", "Training: configuration preset (tf_stylegan2.config.PRESETS).")
-flags.DEFINE_list("jit", ["false", "true"], "Training: XLA settings to compare (true / false).")
-flags.DEFINE_list("ops", ["ref", "custom"], "Training: ops implementations to compare (ref, custom, auto).")
+flags.DEFINE_list("jit", ["false", "true"], "Training: XLA settings to compare (booleans, as absl spells them).")
+flags.DEFINE_list("ops", ["ref", "custom"], f"Training: ops implementations to compare ({', '.join(IMPLS)}).")
 FLAGS = flags.FLAGS
 
 
-def _bools(values, flag: str):
-    table = {"true": True, "on": True, "1": True, "false": False, "off": False, "0": False}
-    bad = [v for v in values if v.lower() not in table]
-    if bad:
-        raise ValueError(f"--{flag}: expected true or false, got {bad[0]!r}")
-    return [table[v.lower()] for v in values]
+def _bools(values: List[str], flag: str) -> List[bool]:
+    """Each entry of a list flag read as absl reads a boolean flag's value (true/false, t/f, 1/0)."""
+    parser = flags.BooleanParser()
+    out = []
+    for value in values:
+        try:
+            out.append(parser.parse(value))
+        except ValueError:
+            raise ValueError(f"--{flag}: expected true or false, got {value!r}") from None
+    return out
 
 
 def main() -> None:

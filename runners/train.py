@@ -14,37 +14,13 @@ its networks, data and seed; other explicitly given flags (e.g. --kimg) change f
 
 from __future__ import annotations
 
-import dataclasses
-
 from absl import flags, logging
 
 from runners import cli
+from tf_stylegan2.train import options
 
-flags.DEFINE_string("outdir", "runs", "Where new run directories are created.")
-flags.DEFINE_string("data", "builtin:shapes32", "Training data: a folder or .zip in the training format "
-                    "(runners/dataset_tool.py) or builtin:<name> (shapes16, shapes32, shapes64).")
-flags.DEFINE_string("cfg", "auto", "Preset: auto, small, stylegan2, paper256, paper512, paper1024, cifar, "
-                    "config-e, config-f.")
-flags.DEFINE_bool("cond", False, "Conditional training on the dataset's labels (dataset.json).")
-flags.DEFINE_bool("mirror", False, "Augment with x-flips (half of each epoch's images).")
-flags.DEFINE_integer("seed", 0, "Seed of the initial weights and of every random number of training.")
-flags.DEFINE_integer("batch", None, "Global batch size over all replicas (default: the preset's).")
-flags.DEFINE_float("gamma", None, "R1 weight (default: the preset's).")
-flags.DEFINE_float("kimg", None, "Training length in thousands of images (default: the preset's).")
-flags.DEFINE_float("glr", None, "G learning rate (default: the preset's).")
-flags.DEFINE_float("dlr", None, "D learning rate (default: the preset's).")
-flags.DEFINE_integer("cbase", None, "Channel base: channels at resolution r are min(cbase / r, cmax).")
-flags.DEFINE_integer("cmax", None, "Maximum channels per layer.")
-flags.DEFINE_integer("map", None, "Mapping network depth.")
-flags.DEFINE_integer("mbstd_group", None, "Minibatch standard deviation group size.")
-flags.DEFINE_float("ema_kimg", None, "G_ema half-life in kimg (default: the preset's).")
-flags.DEFINE_float("tick", 4.0, "Progress interval in kimg.")
-flags.DEFINE_integer("snap", 50, "Snapshot interval in ticks: checkpoint, G_ema .keras, PNG grid, metrics.")
-flags.DEFINE_integer("keep", 3, "How many checkpoints to keep.")
-flags.DEFINE_list("metrics", [], "Metrics per snapshot: fd2k_clf, kid2k_clf (class-labelled datasets).")
-flags.DEFINE_enum("precision", "fp32", ["fp32", "mixed"], "mixed: float16 + loss scaling on GPU, bfloat16 on CPU, "
-                  "in the preset's highest-resolution blocks.")
-flags.DEFINE_bool("jit", False, "Compile the training step with XLA (for GPUs; slower on CPU).")
+options.define_flags(flags.FLAGS)  # one flag per TrainOptions field
+flags.adopt_module_key_flags(options)  # listed by --help as this program's own
 flags.DEFINE_string("resume", None, "Continue this run directory (or one of its checkpoints) in place.")
 FLAGS = flags.FLAGS
 
@@ -52,14 +28,9 @@ FLAGS = flags.FLAGS
 def main() -> None:
     logging.set_verbosity(logging.WARNING)  # TF's INFO lines (strategy devices, checkpoint sharding)
     from tf_stylegan2.train.loop import setup, train
-    from tf_stylegan2.train.options import TrainOptions
 
-    fields = [f.name for f in dataclasses.fields(TrainOptions)]
-    values = {name: FLAGS[name].value for name in fields}
-    values["metrics"] = tuple(values["metrics"])
-    options = TrainOptions(**values)
-    given = {name: getattr(options, name) for name in fields if FLAGS[name].present}
-    train(setup(options, resume=FLAGS.resume, given=given))
+    train_options, given = options.from_flags(FLAGS)
+    train(setup(train_options, resume=FLAGS.resume, given=given))
 
 
 if __name__ == "__main__":

@@ -72,9 +72,6 @@ def generator_cases(resolutions: List[int], batch: int, policies: List[str]) -> 
 
 # ---- training ---------------------------------------------------------------------------------
 
-OPS = ("ref", "custom", "auto")  # custom_ops.loader.IMPLS
-
-
 @dataclasses.dataclass(frozen=True)
 class TrainingCase:
     """One training configuration: a preset at ``resolution`` with the global ``batch``.
@@ -125,8 +122,8 @@ def training_config(case: TrainingCase, num_replicas: int = 1):
 def _check_ops(impl: str) -> None:
     from custom_ops import loader
 
-    if impl not in OPS:
-        raise ValueError(f"unknown ops implementation {impl!r}; expected one of {list(OPS)}")
+    if impl not in loader.IMPLS:
+        raise ValueError(f"unknown ops implementation {impl!r}; expected one of {list(loader.IMPLS)}")
     if impl == "custom" and loader.library() is None:
         raise ValueError(f"ops=custom needs the compiled kernels (python -m custom_ops.build): {loader.load_error()}")
 

@@ -1,6 +1,7 @@
 """runners.train end to end: the run directory, learning on the embedded dataset, resuming after
 SIGKILL, divergence, and bad input (one line, exit status 2, nothing written or overwritten)."""
 
+import dataclasses
 import glob
 import hashlib
 import json
@@ -17,7 +18,7 @@ from PIL import Image
 from tf_stylegan2.checkpoint import load_generator
 from tf_stylegan2.data import DatasetInfo
 from tf_stylegan2.fileio import UserError
-from tf_stylegan2.train.options import TrainOptions, resolve_config
+from tf_stylegan2.train.options import TrainOptions, define_flags, from_flags, resolve_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # A 16x16 network of about 100k parameters per side: a minibatch of 8 takes ~30 ms on two cores.
@@ -242,6 +243,28 @@ def test_resume_refuses_another_configuration(finished_run, tmp_path):
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 2 and len(lines) == 1 and "holds another configuration's G" in lines[0], r.stderr
     assert tree_digest(run_dir) == before
+
+
+def test_flags_are_the_options_and_flagfiles_read_back(tmp_path):
+    """Every TrainOptions field is a flag with the field's default; a run's flags.txt, read back with
+    --flagfile (later flags overriding), gives the same options, each counted as given."""
+    from absl import flags
+
+    def parse(*args):
+        flag_values = flags.FlagValues()
+        define_flags(flag_values)
+        flag_values(["train.py", *args])
+        return from_flags(flag_values)
+
+    assert parse() == (TrainOptions(), {})
+    options = TrainOptions(outdir=str(tmp_path), cfg="small", mirror=True, batch=8, gamma=0.5, kimg=0.1 + 0.2,
+                           metrics=("fd2k_clf", "kid2k_clf"), precision="mixed", tick=1e-3)
+    path = tmp_path / "flags.txt"
+    path.write_text(options.to_flagfile())
+    read, given = parse(f"--flagfile={path}", "--outdir=elsewhere", "--keep=5")
+    assert read == dataclasses.replace(options, outdir="elsewhere", keep=5)
+    assert given["kimg"] == 0.1 + 0.2 and given["metrics"] == ("fd2k_clf", "kid2k_clf") and given["keep"] == 5
+    assert "glr" not in given  # None (the preset's value) is not written
 
 
 def test_batch_must_divide_over_replicas():

@@ -9,6 +9,9 @@ torch nor NVIDIA's repositories are needed):
   nets = read("stylegan2-ffhq-config-f.pkl")      # {'G', 'D', 'G_ema'} -> NetworkState
   G = nets.networks["G_ema"].build()               # our Generator with NVIDIA's weights
   convert("network-snapshot.pkl", "G.keras", out_d="D.keras")
+
+:func:`load_torch` reads the weights files of other networks (the evaluation feature networks) the
+same way: ``torch.save`` files in both formats and ``torch.jit.save`` archives -> tensors by name.
 """
 
 from __future__ import annotations
@@ -19,10 +22,10 @@ from typing import Dict, Optional
 
 from tf_stylegan2.fileio import UserError, atomic_path
 from tf_stylegan2.official import ada_pytorch, safe_unpickle, tf1
-from tf_stylegan2.official.safe_unpickle import UnsafePickleError
+from tf_stylegan2.official.safe_unpickle import TorchFile, UnsafePickleError, load_torch
 from tf_stylegan2.official.state import NetworkState
 
-__all__ = ["OfficialNetworks", "NetworkState", "UnsafePickleError", "convert", "read"]
+__all__ = ["OfficialNetworks", "NetworkState", "TorchFile", "UnsafePickleError", "convert", "load_torch", "read"]
 
 
 @dataclasses.dataclass

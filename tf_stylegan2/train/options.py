@@ -1,63 +1,110 @@
-"""The options of a training run (one field per flag of runners/train.py) and how they resolve into
-the networks' and the optimization's configuration."""
+"""The options of a training run and how they resolve into the networks' and the optimization's
+configuration.
+
+:class:`TrainOptions` is the one statement of ``runners/train.py``'s flags: each field is a flag
+of the same name, and the field's :func:`option` holds its default, help text and check.
+:func:`define_flags` declares them to absl, :func:`from_flags` reads them back, and
+:meth:`TrainOptions.to_flagfile` writes a run's options with absl's own serializer (the run's
+``flags.txt``, which ``--flagfile`` reads back).
+
+Adding a training flag is one change: a field here, ``name: type = option(default, "help", ...)``
+(types: str, bool, int, float, Optional[int], Optional[float], Tuple[str, ...]). Add its name to
+:data:`FIXED_ON_RESUME` too if it shapes the networks, the data or the random streams.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, Optional, Tuple
+import typing
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
+
+from absl import flags
 
 from tf_stylegan2.config import PRESETS, StyleGAN2Config, resolve
 from tf_stylegan2.data import DatasetInfo
 from tf_stylegan2.fileio import UserError
-from tf_stylegan2.metrics.suite import check_metric_names
+from tf_stylegan2.metrics.suite import METRIC_NAMES, check_metric_names
 from tf_stylegan2.precision import PRECISIONS
+
+Check = Callable[[str, Any], None]  # (flag name, value) -> None, or raises UserError
+
+
+def option(default: Any, help: str, *, choices: Optional[Sequence[str]] = None, check: Optional[Check] = None):
+    """A :class:`TrainOptions` field and its flag.
+
+    ``choices``: the accepted values, listed in the help; a str option is checked against them
+    unless ``check`` is given. ``check(name, value)`` raises a UserError for a bad value (None,
+    "the preset's value", is never checked).
+    """
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "check": check})
+
+
+def at_least(bound: float) -> Check:
+    def check(name: str, value: Any) -> None:
+        if value < bound:
+            raise UserError(f"--{name} must be >= {bound}, got {value}")
+
+    return check
+
+
+def positive(name: str, value: Any) -> None:
+    if not value > 0:
+        raise UserError(f"--{name} must be > 0, got {value}")
+
+
+def _one_of(choices: Sequence[str]) -> Check:
+    def check(name: str, value: Any) -> None:
+        if value not in choices:
+            raise UserError(f"unknown --{name} {value!r}; expected one of {', '.join(choices)}")
+
+    return check
+
+
+def _metrics(name: str, value: Sequence[str]) -> None:
+    check_metric_names(value)
+
+
+def _preset(what: str) -> str:
+    return f"{what} (default: the preset's)."
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainOptions:
     """``None`` means: the preset's value (stylegan2-ada's ``--cfg`` logic)."""
 
-    outdir: str = "runs"
-    data: str = "builtin:shapes32"
-    cfg: str = "auto"
-    cond: bool = False
-    mirror: bool = False
-    seed: int = 0
-    batch: Optional[int] = None
-    gamma: Optional[float] = None
-    kimg: Optional[float] = None
-    glr: Optional[float] = None
-    dlr: Optional[float] = None
-    cbase: Optional[int] = None
-    cmax: Optional[int] = None
-    map: Optional[int] = None
-    mbstd_group: Optional[int] = None
-    ema_kimg: Optional[float] = None
-    tick: float = 4.0  # kimg per progress line
-    snap: int = 50  # ticks per snapshot (checkpoint, network, images, metrics)
-    keep: int = 3  # checkpoints kept
-    metrics: Tuple[str, ...] = ()
-    precision: str = "fp32"
-    jit: bool = False
+    outdir: str = option("runs", "Where new run directories are created.")
+    data: str = option("builtin:shapes32", "Training data: a folder or .zip in the training format "
+                       "(runners/dataset_tool.py) or builtin:<name> (shapes16, shapes32, shapes64).")
+    cfg: str = option("auto", "Preset (tf_stylegan2.config.PRESETS).", choices=tuple(PRESETS))
+    cond: bool = option(False, "Conditional training on the dataset's labels (dataset.json).")
+    mirror: bool = option(False, "Augment with x-flips (half of each epoch's images).")
+    seed: int = option(0, "Seed of the initial weights and of every random number of training.")
+    batch: Optional[int] = option(None, _preset("Global batch size over all replicas"), check=at_least(1))
+    gamma: Optional[float] = option(None, _preset("R1 weight"), check=at_least(0))
+    kimg: Optional[float] = option(None, _preset("Training length in thousands of images"), check=positive)
+    glr: Optional[float] = option(None, _preset("G learning rate"), check=positive)
+    dlr: Optional[float] = option(None, _preset("D learning rate"), check=positive)
+    cbase: Optional[int] = option(None, _preset("Channel base: channels at resolution r are min(cbase / r, cmax)"),
+                                  check=at_least(1))
+    cmax: Optional[int] = option(None, _preset("Maximum channels per layer"), check=at_least(1))
+    map: Optional[int] = option(None, _preset("Mapping network depth"), check=at_least(1))
+    mbstd_group: Optional[int] = option(None, _preset("Minibatch standard deviation group size"), check=at_least(1))
+    ema_kimg: Optional[float] = option(None, _preset("G_ema half-life in kimg"), check=at_least(0))
+    tick: float = option(4.0, "Progress interval in kimg.", check=positive)
+    snap: int = option(50, "Snapshot interval in ticks: checkpoint, G_ema .keras, PNG grid, metrics.", check=at_least(1))
+    keep: int = option(3, "How many checkpoints to keep.", check=at_least(1))
+    metrics: Tuple[str, ...] = option((), "Metrics per snapshot (class-labelled datasets).", choices=METRIC_NAMES,
+                                      check=_metrics)
+    precision: str = option("fp32", "mixed: float16 + loss scaling on GPU, bfloat16 on CPU, in the preset's "
+                            "highest-resolution blocks.", choices=PRECISIONS)
+    jit: bool = option(False, "Compile the training step with XLA (for GPUs; slower on CPU).")
 
     def __post_init__(self):
-        if self.cfg not in PRESETS:
-            raise UserError(f"unknown --cfg {self.cfg!r}; expected one of {', '.join(sorted(PRESETS))}")
-        if self.precision not in PRECISIONS:
-            raise UserError(f"unknown --precision {self.precision!r}; expected one of {', '.join(PRECISIONS)}")
-        check_metric_names(self.metrics)
-        for name in ("batch", "cbase", "cmax", "map", "mbstd_group", "snap", "keep"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise UserError(f"--{name} must be >= 1, got {value}")
-        for name in ("gamma", "ema_kimg"):
-            value = getattr(self, name)
-            if value is not None and value < 0:
-                raise UserError(f"--{name} must be >= 0, got {value}")
-        for name in ("kimg", "glr", "dlr", "tick"):
-            value = getattr(self, name)
-            if value is not None and not value > 0:
-                raise UserError(f"--{name} must be > 0, got {value}")
+        for field in dataclasses.fields(self):
+            value, meta = getattr(self, field.name), field.metadata
+            check = meta["check"] or (_one_of(meta["choices"]) if meta["choices"] else None)
+            if check is not None and value is not None:
+                check(field.name, value)
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
@@ -70,18 +117,40 @@ class TrainOptions:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
     def to_flagfile(self) -> str:
-        """The options as runners/train.py flags, one per line (``--flagfile`` reads it back)."""
-        lines = []
-        for key, value in self.to_dict().items():
-            if value is None:
-                continue
-            if isinstance(value, bool):
-                lines.append(f"--{key}" if value else f"--no{key}")
-            elif isinstance(value, tuple):
-                lines.append(f"--{key}={','.join(value)}")
-            else:
-                lines.append(f"--{key}={value}")
-        return "\n".join(lines) + "\n"
+        """The options as runners/train.py flags, one per line, written by absl (options that are
+        None, the preset's, are left out); ``--flagfile`` reads them back."""
+        flag_values = flags.FlagValues()
+        define_flags(flag_values)
+        for name, value in self.to_dict().items():
+            flag_values[name].value = list(value) if isinstance(value, tuple) else value
+        return flag_values.flags_into_string()
+
+
+_DEFINE = {
+    str: flags.DEFINE_string, bool: flags.DEFINE_bool, int: flags.DEFINE_integer, float: flags.DEFINE_float,
+    Optional[int]: flags.DEFINE_integer, Optional[float]: flags.DEFINE_float, Tuple[str, ...]: flags.DEFINE_list,
+}
+
+
+def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
+    """Declares one absl flag per :class:`TrainOptions` field: same name, default and help."""
+    types = typing.get_type_hints(TrainOptions)
+    for field in dataclasses.fields(TrainOptions):
+        choices = field.metadata["choices"]
+        help = field.metadata["help"] + (f" Choices: {', '.join(choices)}." if choices else "")
+        default = list(field.default) if isinstance(field.default, tuple) else field.default
+        _DEFINE[types[field.name]](field.name, default, help, flag_values=flag_values)
+
+
+def from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> Tuple[TrainOptions, Dict[str, Any]]:
+    """The parsed flags as :class:`TrainOptions`, and those given explicitly (on the command line
+    or in a ``--flagfile``) by name."""
+    values = {}
+    for field in dataclasses.fields(TrainOptions):
+        value = flag_values[field.name].value
+        values[field.name] = tuple(value) if isinstance(value, list) else value
+    given = {name: value for name, value in values.items() if flag_values[name].present}
+    return TrainOptions(**values), given
 
 
 # Options that shape the networks, the data or the random streams: a resumed run keeps them.
