@@ -250,3 +250,20 @@ def test_freeze_d_leaves_the_first_layers_untrained():
     assert len(state.D_trained) == len(state.D.trainable_variables) - len(frozen)
     with pytest.raises(UserError, match=r"--freezed=8: D has 7 layers that Freeze-D can freeze"):
         create_state(tiny_config(16, freeze_layers=8), "float32", 0, False)
+
+
+def test_p_rises_when_d_overfits():
+    """The direction of ADA on a very short run: D soon tells its 8 training images from G's (r_t
+    above the target of 0.6), so p leaves 0, by 4 * 4 / 200 per interval of 4 minibatches, and
+    settles where augmentation brings r_t back to the target."""
+    cfg = tiny_config(8, augment_pipe="bgc", ada_target=0.6, ada_kimg=0.2, d_lr=0.01)
+    dataset = random_dataset(8)
+    strategy, state, trainer = make_trainer(cfg)
+    it = batches(strategy, cfg, dataset)
+    rt, p = [], []
+    for _ in range(40):
+        rt.append(float(trainer.iteration(next(it))["Loss/signs/real"]))
+        p.append(float(state.augment.p.numpy()))
+    first = next(i for i, v in enumerate(p) if v > 0)
+    assert np.mean(rt[first - 3 : first + 1]) > 0.6  # it rose after an interval of confident D
+    assert max(p) >= 0.16 - 1e-6 and p[-1] > 0  # and more often than it fell

@@ -74,6 +74,7 @@ def _metrics(name: str, value: Sequence[str]) -> None:
 # Discriminator augmentation as stylegan2-ada's train.py sets it up.
 AUG_MODES = ("ada", "noaug", "fixed")
 ADA_TARGET = 0.6
+ADA_KIMG = 500
 ADA_KIMG_TRANSFER = 100  # p reacts faster when fine-tuning ("make ADA react faster at the beginning")
 
 
@@ -110,6 +111,8 @@ class TrainOptions:
                                      check=unit_interval)
     augpipe: Optional[str] = option(None, f"Augmentation pipeline (default {DEFAULT_PIPELINE}).",
                                     choices=tuple(PIPELINES))
+    ada_kimg: Optional[float] = option(None, f"ADA speed for --aug=ada: p moves by at most 1 per this many kimg "
+                                       f"(default {ADA_KIMG}, {ADA_KIMG_TRANSFER} when fine-tuning).", check=positive)
     freezed: int = option(0, "Freeze-D: how many of D's layers, counted from the input as stylegan2-ada's "
                           "freeze_layers (fromrgb, conv0, conv1, skip per block), are not trained.",
                           check=at_least(0))
@@ -133,8 +136,9 @@ class TrainOptions:
             raise UserError("--aug=fixed requires --p")
         if self.p is not None and self.aug != "fixed":
             raise UserError(f"--p can only be given with --aug=fixed (not --aug={self.aug})")
-        if self.target is not None and self.aug != "ada":
-            raise UserError(f"--target can only be given with --aug=ada (not --aug={self.aug})")
+        for name in ("target", "ada_kimg"):
+            if getattr(self, name) is not None and self.aug != "ada":
+                raise UserError(f"--{name} can only be given with --aug=ada (not --aug={self.aug})")
         if self.augpipe is not None and self.aug == "noaug":
             raise UserError("--augpipe cannot be given with --aug=noaug")
 
@@ -220,7 +224,7 @@ def resolve_config(
             raise UserError(f"--{given[0]} would change the architecture, which comes from the pretrained networks "
                             "(--resume) when fine-tuning")
         G, D = networks
-        train = dataclasses.replace(train, ada_kimg=ADA_KIMG_TRANSFER, ema_rampup=None)
+        train = dataclasses.replace(train, ema_rampup=None)
     if options.cbase is not None:
         G, D = dataclasses.replace(G, channel_base=options.cbase), dataclasses.replace(D, channel_base=options.cbase)
     if options.cmax is not None:
@@ -234,18 +238,22 @@ def resolve_config(
         "g_lr": options.glr, "d_lr": options.dlr, "ema_kimg": options.ema_kimg,
     }
     train = dataclasses.replace(train, **{k: v for k, v in overrides.items() if v is not None})
-    train = dataclasses.replace(train, freeze_layers=options.freezed, **_augmentation(options))
+    augment = _augmentation(options, transfer=networks is not None)
+    train = dataclasses.replace(train, freeze_layers=options.freezed, **augment)
     _check_batch(train.batch_size, num_replicas, D.mbstd_group_size)
     return dataclasses.replace(cfg, G=G, D=D, train=train)
 
 
-def _augmentation(options: TrainOptions) -> Dict[str, Any]:
+def _augmentation(options: TrainOptions, transfer: bool) -> Dict[str, Any]:
     """TrainingConfig's augmentation fields: stylegan2-ada runs no pipeline for --aug=noaug, nor for a
     fixed p of 0."""
     if options.aug == "noaug" or (options.aug == "fixed" and options.p == 0):
         return {"augment_pipe": None, "augment_p": 0.0, "ada_target": None}
-    target = (ADA_TARGET if options.target is None else options.target) if options.aug == "ada" else None
-    return {"augment_pipe": options.augpipe or DEFAULT_PIPELINE, "augment_p": options.p or 0.0, "ada_target": target}
+    out = {"augment_pipe": options.augpipe or DEFAULT_PIPELINE, "augment_p": options.p or 0.0, "ada_target": None}
+    if options.aug == "ada":
+        out["ada_target"] = ADA_TARGET if options.target is None else options.target
+        out["ada_kimg"] = options.ada_kimg or (ADA_KIMG_TRANSFER if transfer else ADA_KIMG)
+    return out
 
 
 def _check_batch(batch: int, num_replicas: int, mbstd_group: Optional[int]) -> None:
@@ -271,6 +279,7 @@ def run_description(options: TrainOptions, info: DatasetInfo, cfg: StyleGAN2Conf
     parts += [f"p{options.p:g}"] if options.p is not None else []
     parts += [f"target{options.target:g}"] if options.target is not None else []
     parts += [options.augpipe] if options.augpipe is not None else []
+    parts += [f"adakimg{options.ada_kimg:g}"] if options.ada_kimg is not None else []
     parts += [f"freezed{options.freezed}"] if options.freezed else []
     if pretrained:
         name = os.path.splitext(os.path.basename(pretrained))[0]
