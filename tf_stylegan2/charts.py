@@ -31,6 +31,7 @@ class Panel:
     series: List[Series]
     guides: Sequence[float] = ()  # dashed horizontal lines (e.g. a target value)
     x_label: str = "kimg"
+    log_y: bool = False  # a logarithmic y axis (positive values only)
 
 
 def nice_ticks(lo: float, hi: float, count: int = 5) -> List[float]:
@@ -50,6 +51,18 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> List[float]:
     return ticks
 
 
+def log_ticks(lo: float, hi: float) -> List[float]:
+    """Ticks of a logarithmic axis over [lo, hi] (both > 0): 1, 2 and 5 times powers of ten, fewer
+    when the range spans many decades."""
+    first, last = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    steps = (1, 2, 5) if math.log10(hi / lo) <= 2 else (1,)
+    ticks = [m * 10.0**e for e in range(first, last + 1) for m in steps]
+    inside = [t for t in ticks if lo <= t <= hi]
+    below = [t for t in ticks if t < lo][-1:] or [ticks[0]]
+    above = [t for t in ticks if t > hi][:1] or [ticks[-1]]
+    return below + inside + above
+
+
 def _label(value: float) -> str:
     return f"{value:g}" if abs(value) < 1e5 else f"{value:.1e}"
 
@@ -59,14 +72,18 @@ def _panel(panel: Panel, size: Tuple[int, int], font) -> Image.Image:
     image = Image.new("RGB", size, (255, 255, 255))
     draw = ImageDraw.Draw(image)
     left, right, top, bottom = 44, 10, 22, 30
+    shown = (lambda y: math.isfinite(y) and y > 0) if panel.log_y else math.isfinite
+    scale = math.log10 if panel.log_y else (lambda y: y)
     xs = [x for s in panel.series for x in s.x]
-    ys = [y for s in panel.series for y in s.y if math.isfinite(y)] + list(panel.guides)
+    ys = [y for s in panel.series for y in s.y if shown(y)] + [g for g in panel.guides if shown(g)]
     x_ticks = nice_ticks(min(xs, default=0.0), max(xs, default=1.0))
-    y_ticks = nice_ticks(min(ys, default=0.0), max(ys, default=1.0))
-    x0, x1, y0, y1 = x_ticks[0], x_ticks[-1], y_ticks[0], y_ticks[-1]
+    lo, hi = min(ys, default=1.0), max(ys, default=10.0)
+    y_ticks = log_ticks(lo, max(hi, lo * 1.01)) if panel.log_y else nice_ticks(lo, hi)
+    x0, x1, y0, y1 = x_ticks[0], x_ticks[-1], scale(y_ticks[0]), scale(y_ticks[-1])
 
     def at(x: float, y: float) -> Tuple[float, float]:
-        return (left + (x - x0) / (x1 - x0) * (w - left - right), h - bottom - (y - y0) / (y1 - y0) * (h - top - bottom))
+        px = left + (x - x0) / (x1 - x0) * (w - left - right)
+        return px, h - bottom - (scale(y) - y0) / (y1 - y0) * (h - top - bottom)
 
     draw.text((left, 4), panel.title, fill=(0, 0, 0), font=font)
     for t in y_ticks:
@@ -74,17 +91,17 @@ def _panel(panel: Panel, size: Tuple[int, int], font) -> Image.Image:
         draw.line([(left, py), (w - right, py)], fill=(235, 235, 235))
         draw.text((2, py - 6), _label(t), fill=(80, 80, 80), font=font)
     for t in x_ticks:
-        px, _ = at(t, y0)
+        px, _ = at(t, y_ticks[0])
         draw.line([(px, top), (px, h - bottom)], fill=(235, 235, 235))
         draw.text((px - 8, h - bottom + 4), _label(t), fill=(80, 80, 80), font=font)
     draw.text((w - right - 30, h - 12), panel.x_label, fill=(80, 80, 80), font=font)
     draw.rectangle([left, top, w - right, h - bottom], outline=(120, 120, 120))
-    for g in panel.guides:
+    for g in filter(shown, panel.guides):
         _, py = at(x0, g)
         for px in range(left, w - right, 8):
             draw.line([(px, py), (min(px + 4, w - right), py)], fill=GREY)
     for k, s in enumerate(panel.series):
-        points = [at(x, y) for x, y in zip(s.x, s.y) if math.isfinite(y)]
+        points = [at(x, y) for x, y in zip(s.x, s.y) if shown(y)]
         if len(points) > 1:
             draw.line(points, fill=s.colour, width=2)
         elif points:

@@ -112,3 +112,14 @@ def test_plot_training_reads_stats_and_metrics(tmp_path):
     r = subprocess.run([sys.executable, "-m", "runners.plot_training", f"--runs={a}", "--names=x,y", f"--out={out}"],
                        cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "--names has 2 entries for 1 runs" in r.stderr
+
+
+def test_log_axis():
+    from tf_stylegan2.charts import log_ticks
+
+    assert log_ticks(7, 333) == [5, 10, 20, 50, 100, 200, 500]
+    assert log_ticks(0.02, 3000) == [0.01, 0.1, 1, 10, 100, 1000, 10000]  # many decades: powers of ten only
+    img = chart([Panel("fd", [Series("a", [0, 1, 2], [300, 30, 3], RED)], log_y=True)], cols=1, size=(200, 150))
+    ys, xs = np.nonzero(np.all(img[36:] == RED, axis=-1))  # below the legend
+    # Equal ratios are equal steps: the line from 300 to 3 is straight (one slope on a log axis).
+    assert len(xs) > 50 and np.corrcoef(xs, ys)[0, 1] > 0.99

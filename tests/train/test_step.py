@@ -113,8 +113,9 @@ def test_iterations_run_the_lazy_phases_and_advance():
 ])
 def test_mixed_precision_and_xla_steps_are_finite_and_close_to_float32(policy, loss_scaling, jit):
     # Without synthesis noise: XLA draws other numbers than the CPU kernels from the same seeds.
+    # With discriminator augmentation (its draws are outside the XLA core).
     cfg = tiny_config(8, g={"num_fp16_res": 2, "conv_clamp": 256, "use_noise": False},
-                      d={"num_fp16_res": 2, "conv_clamp": 256})
+                      d={"num_fp16_res": 2, "conv_clamp": 256}, augment_pipe="bgcfnc", augment_p=0.5)
     dataset = random_dataset(16)
     first = {}
     for variant in ("reference", "tested"):
@@ -218,18 +219,6 @@ def test_adaptive_p_moves_after_every_fourth_minibatch():
         assert float(state.augment.p.numpy()) == pytest.approx(p, abs=1e-6)
         seen.add(p)
     assert len(seen) > 1
-
-
-def test_xla_step_with_augmentation_computes_what_the_graph_does():
-    """The augmentation's draws are made outside the XLA core: the compiled step sees the same numbers."""
-    cfg = tiny_config(8, g={"use_noise": False}, augment_pipe="bgcfnc", augment_p=0.8)
-    dataset = random_dataset(8)
-    first = []
-    for jit in (False, True):
-        strategy, state, trainer = make_trainer(cfg, jit=jit)
-        first.append({k: float(v) for k, v in trainer.iteration(next(batches(strategy, cfg, dataset))).items()})
-    for key, value in first[0].items():
-        assert abs(first[1][key] - value) < 1e-4 * max(1.0, abs(value)), key
 
 
 def test_freeze_d_leaves_the_first_layers_untrained():

@@ -69,7 +69,7 @@ def ada_target(run_dirs: Sequence[str]) -> Optional[float]:
 
 
 def panels(runs: Dict[str, Dict[str, Curve]], target: Optional[float] = None) -> List[Panel]:
-    """One panel per curve name (r_t, p, metrics, the logit gap), each with every run's series."""
+    """One panel per curve name (r_t, p, metrics on a log scale, the logit gap), each with every run's series."""
     names = [RT, P] + sorted({n for c in runs.values() for n in c} - {RT, P, GAP})
     names += [GAP] if any(GAP in c for c in runs.values()) else []
     out = []
@@ -77,7 +77,7 @@ def panels(runs: Dict[str, Dict[str, Curve]], target: Optional[float] = None) ->
         series = [Series(label, *curves[name], COLOURS[k % len(COLOURS)])
                   for k, (label, curves) in enumerate(runs.items()) if name in curves]
         out.append(Panel(name, series, guides=[target] if name == RT and target is not None else [],
-                         x_label="kimg"))
+                         log_y=name not in (RT, P, GAP)))  # metrics fall by orders of magnitude
     return out
 
 
