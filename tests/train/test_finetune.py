@@ -118,7 +118,7 @@ def load_discriminator_from_checkpoint(run_dir):
 
 
 @pytest.mark.parametrize("case", ["no_d", "resolution", "channels", "labels", "cond_missing", "cbase", "keras_alone",
-                                  "resume_d_alone", "not_a_pickle"])
+                                  "resume_d_alone", "not_a_pickle", "missing"])
 def test_bad_sources_are_one_line_and_write_nothing(tmp_path, case):
     source = tmp_path / "net.pkl"
     args, message = {
@@ -131,6 +131,7 @@ def test_bad_sources_are_one_line_and_write_nothing(tmp_path, case):
         "keras_alone": ([], "fine-tuning needs its discriminator too (--resume_d=D.keras)"),
         "resume_d_alone": ([f"--resume_d={tmp_path / 'D.keras'}"], "--resume_d needs --resume=<generator .keras"),
         "not_a_pickle": ([], "is not a network pickle"),
+        "missing": ([], "no such run directory or network file"),
     }[case]
     if case == "no_d":
         write_pickle(source, drop=("D",))
@@ -146,7 +147,7 @@ def test_bad_sources_are_one_line_and_write_nothing(tmp_path, case):
         official.convert(str(tmp_path / "x.pkl"), str(source))
     elif case == "not_a_pickle":
         source.write_text("hello")
-    else:
+    elif case != "missing":
         write_pickle(source)
     resume = [] if case == "resume_d_alone" else [f"--resume={source}"]
     before = tree_digest(str(tmp_path))

@@ -100,7 +100,9 @@ def _resume_point(path: str) -> Tuple[str, Optional[str]]:
         if not os.path.isdir(path):
             raise UserError(f"no such checkpoint: {path}")
         return os.path.dirname(os.path.dirname(path)), path
-    return path, checkpoint.latest(path) if os.path.isdir(path) else None
+    if not os.path.isdir(path):
+        raise UserError(f"--resume={path}: no such run directory or network file")
+    return path, checkpoint.latest(path)
 
 
 def _config_differences(stored: Dict[str, Any], new: Dict[str, Any], prefix: str = "") -> list:
