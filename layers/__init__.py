@@ -1,6 +1,6 @@
 """Keras 3 layers of StyleGAN2, one paper concept per module; all NHWC, all with get_config."""
 
-from layers.discriminator import DiscriminatorBlock, DiscriminatorEpilogue
+from layers.discriminator import DiscriminatorBlock, DiscriminatorEpilogue, discriminator_blocks
 from layers.equalized import EqualizedConv2D, EqualizedDense
 from layers.mapping import MappingNetwork, normalize_2nd_moment
 from layers.minibatch_std import MinibatchStd
@@ -23,6 +23,7 @@ __all__ = [
     "SynthesisNetwork",
     "ToRGB",
     "demodulation_coefficients",
+    "discriminator_blocks",
     "modulate",
     "modulated_conv2d",
     "normalize_2nd_moment",

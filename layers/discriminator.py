@@ -1,8 +1,10 @@
-"""Discriminator building blocks: a downsampling block per resolution and the 4x4 epilogue."""
+"""The discriminator's layers: a downsampling block per resolution, the 4x4 epilogue, and
+:func:`discriminator_blocks`, which assembles the blocks by the rules the synthesis network uses.
+"""
 
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 import keras
 import numpy as np
@@ -12,7 +14,7 @@ from custom_ops import downsample2d, setup_filter
 from layers.base import SQRT_HALF, StyleGANLayer
 from layers.equalized import EqualizedConv2D, EqualizedDense
 from layers.minibatch_std import MinibatchStd
-from layers.synthesis import check_architecture
+from layers.rules import block_policy, block_resolutions, channels_per_resolution, check_architecture
 
 
 @keras.saving.register_keras_serializable(package="tf_stylegan2")
@@ -201,3 +203,37 @@ class DiscriminatorEpilogue(StyleGANLayer):
             "conv_clamp": self.conv_clamp,
             "is_first": self.is_first,
         }
+
+
+def discriminator_blocks(
+    img_resolution: int,
+    img_channels: int,
+    channel_base: int = 32768,
+    channel_max: int = 512,
+    num_fp16_res: int = 0,
+    fp16_policy: Optional[str] = None,
+    architecture: str = "resnet",
+    resample_filter: Sequence[float] = (1, 3, 3, 1),
+    conv_clamp: Optional[float] = None,
+    activation: str = "lrelu",
+    policy: Any = "float32",
+) -> List[DiscriminatorBlock]:
+    """The blocks from ``img_resolution`` down to 8x8, each named ``b<R>``; a
+    :class:`DiscriminatorEpilogue` at 4x4 follows them. The mirror of SynthesisNetwork's loop, by
+    the same rules (``layers.rules``): channels ``min(channel_base // r, channel_max)``, and the
+    ``num_fp16_res`` highest resolutions in ``fp16_policy``, the others in ``policy``.
+
+    A function rather than a layer: Keras 3 files store a model's weights under its attribute
+    path, so a layer around the blocks would move every weight of the discriminator's ``.keras``
+    files, and it would reorder ``Discriminator.weights``, which checkpoints list in order.
+    """
+    channels = channels_per_resolution(img_resolution, channel_base, channel_max)
+    return [
+        DiscriminatorBlock(
+            channels[r] if r < img_resolution else 0, channels[r], channels[r // 2], resolution=r,
+            img_channels=img_channels, architecture=architecture, activation=activation,
+            resample_filter=resample_filter, conv_clamp=conv_clamp, name=f"b{r}",
+            dtype=block_policy(r, img_resolution, num_fp16_res, fp16_policy, policy),
+        )
+        for r in reversed(block_resolutions(img_resolution)[1:])
+    ]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import List, Optional, Sequence, Tuple
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from custom_ops import bias_act, get_activation, setup_filter, upsample2d
@@ -13,21 +12,8 @@ from layers.base import SQRT_HALF, StyleGANLayer
 from layers.equalized import EqualizedConv2D
 from layers.modulated_conv import ModulatedConv2D
 from layers.noise import NoiseInjection, check_noise_mode
+from layers.rules import block_policy, block_resolutions, channels_per_resolution, check_architecture, check_resolution
 from layers.to_rgb import ToRGB
-
-ARCHITECTURES = ("orig", "skip", "resnet")
-
-
-def check_architecture(architecture: str) -> None:
-    if architecture not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {architecture!r}; expected one of {list(ARCHITECTURES)}")
-
-
-def check_resolution(resolution: int) -> int:
-    """Returns log2(resolution) for a power of two >= 4, else raises a one-line ValueError."""
-    if not isinstance(resolution, (int, np.integer)) or resolution < 4 or resolution & (resolution - 1):
-        raise ValueError(f"resolution must be a power of two >= 4, got {resolution!r}")
-    return int(np.log2(resolution))
 
 
 @keras.saving.register_keras_serializable(package="tf_stylegan2")
@@ -246,7 +232,7 @@ class SynthesisNetwork(StyleGANLayer):
 
     Channels at resolution r: ``min(channel_base // r, channel_max)``. The ``num_fp16_res``
     highest resolutions compute in the low-precision dtype of ``fp16_policy`` (e.g.
-    'mixed_bfloat16'); the others in this layer's own dtype policy.
+    'mixed_bfloat16'); the others in this layer's own dtype policy (``layers.rules``).
     """
 
     def __init__(
@@ -266,7 +252,7 @@ class SynthesisNetwork(StyleGANLayer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        log2 = check_resolution(img_resolution)
+        check_resolution(img_resolution)
         check_architecture(architecture)
         if img_channels < 1:
             raise ValueError(f"img_channels must be >= 1, got {img_channels}")
@@ -283,20 +269,17 @@ class SynthesisNetwork(StyleGANLayer):
         self.use_noise = bool(use_noise)
         self.activation = activation
 
-        self.block_resolutions = [2**i for i in range(2, log2 + 1)]
-        channels = {r: min(self.channel_base // r, self.channel_max) for r in self.block_resolutions}
-        if min(channels.values()) < 1:
-            raise ValueError(f"channel_base {channel_base} leaves no channels at {img_resolution}x{img_resolution}")
-        fp16_resolution = max(2 ** (log2 + 1 - self.num_fp16_res), 8)
+        self.block_resolutions = block_resolutions(img_resolution)
+        channels = channels_per_resolution(img_resolution, self.channel_base, self.channel_max)
         self.blocks = []
         self.num_ws = 0
         for res in self.block_resolutions:
-            low_precision = fp16_policy is not None and res >= fp16_resolution
+            policy = block_policy(res, img_resolution, self.num_fp16_res, fp16_policy, self.dtype_policy)
             block = SynthesisBlock(
                 channels[res // 2] if res > 4 else 0, channels[res], w_dim=self.w_dim, resolution=res,
                 img_channels=self.img_channels, is_last=(res == self.img_resolution), architecture=architecture,
                 resample_filter=self.resample_filter, conv_clamp=self.conv_clamp, use_noise=self.use_noise,
-                activation=activation, name=f"b{res}", dtype=fp16_policy if low_precision else self.dtype_policy,
+                activation=activation, name=f"b{res}", dtype=policy,
             )
             self.num_ws += block.num_conv
             if block.is_last:

@@ -41,7 +41,7 @@ FLAGS = flags.FLAGS
 
 def main() -> None:
     from tf_stylegan2.data import dataset_grid, open_dataset
-    from tf_stylegan2.datasets.convert import PROBLEMS, ConvertOptions, convert_dataset
+    from tf_stylegan2.data.convert import PROBLEMS, ConvertOptions, convert_dataset
     from tf_stylegan2.images import save_png
 
     kinds = frozenset(PROBLEMS if "all" in FLAGS.convert else FLAGS.convert)

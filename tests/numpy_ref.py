@@ -74,6 +74,25 @@ def conv2d_resample(x, w, f=None, up=1, down=1, padding=(0, 0, 0, 0), groups=1, 
     return x
 
 
+def resize_bilinear_tf1(x, size):
+    """TF1's bilinear resize (align_corners=False, half_pixel_centers=False), from its definition:
+    output pixel i samples input position p = i * (in / out) (no half-pixel offset), between the
+    pixels floor(p) and floor(p) + 1, the latter clamped to the last pixel. TF computes p in float32
+    (resize_bilinear_op.cc, image_resizer_state.h), which moves far pixels by up to ~1e-4 px, so p
+    is float32 here too; the interpolation is float64. x: [N, H, W, C]."""
+    x = np.asarray(x, np.float64)
+
+    def taps(n_in, n_out):
+        pos = (np.arange(n_out, dtype=np.float32) * np.float32(n_in / n_out)).astype(np.float64)
+        lo = np.floor(pos).astype(int)
+        return lo, np.minimum(lo + 1, n_in - 1), pos - lo
+
+    y0, y1, fy = taps(x.shape[1], size[0])
+    x0, x1, fx = taps(x.shape[2], size[1])
+    rows = x[:, y0] + (x[:, y1] - x[:, y0]) * fy[None, :, None, None]
+    return rows[:, :, x0] + (rows[:, :, x1] - rows[:, :, x0]) * fx[None, None, :, None]
+
+
 ACTIVATIONS = {
     # name: (f, f', default alpha, default gain)
     "linear": (lambda x, a: x, lambda x, a: np.ones_like(x), 0.0, 1.0),

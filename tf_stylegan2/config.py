@@ -17,24 +17,44 @@ Sources of the numbers:
 from __future__ import annotations
 
 import dataclasses
+import typing
 from typing import Any, Dict, Optional, Tuple
 
-from layers.synthesis import check_resolution
+from layers.rules import check_resolution
 
 
-def _from_dict(cls, data: Dict[str, Any]):
-    """Builds dataclass ``cls`` from a dict (as written by ``to_dict``, possibly through JSON)."""
+def from_dict(cls, data: Dict[str, Any]):
+    """Builds dataclass ``cls`` from a dict as :meth:`Serializable.to_dict` writes it, possibly
+    through JSON: fields that are dataclasses from their dicts, lists as tuples. Unknown keys are a
+    ValueError naming them."""
     unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
     if unknown:
         raise ValueError(f"{cls.__name__}: unknown fields {sorted(unknown)}")
-    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
-    if isinstance(kwargs.get("mapping"), dict):
-        kwargs["mapping"] = _from_dict(MappingConfig, kwargs["mapping"])
+    types = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, value in data.items():
+        if dataclasses.is_dataclass(types[key]) and isinstance(value, dict):
+            value = from_dict(types[key], value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[key] = value
     return cls(**kwargs)
 
 
+class Serializable:
+    """``to_dict`` / ``from_dict`` of a configuration dataclass: the one serialiser of configs
+    (networks' ``get_config``, training_options.json)."""
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]):
+        return from_dict(cls, data)
+
+
 @dataclasses.dataclass(frozen=True)
-class MappingConfig:
+class MappingConfig(Serializable):
     """Mapping network options (the discriminator reuses it to embed labels, without w_avg)."""
 
     num_layers: int = 8
@@ -46,7 +66,7 @@ class MappingConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class GeneratorConfig:
+class GeneratorConfig(Serializable):
     """Everything needed to build a Generator. Channels at resolution r: min(channel_base // r, channel_max)."""
 
     img_resolution: int
@@ -64,16 +84,9 @@ class GeneratorConfig:
     activation: str = "lrelu"
     mapping: MappingConfig = dataclasses.field(default_factory=MappingConfig)
 
-    def to_dict(self) -> Dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Dict[str, Any]) -> "GeneratorConfig":
-        return _from_dict(cls, data)
-
 
 @dataclasses.dataclass(frozen=True)
-class DiscriminatorConfig:
+class DiscriminatorConfig(Serializable):
     """Everything needed to build a Discriminator."""
 
     img_resolution: int
@@ -91,16 +104,9 @@ class DiscriminatorConfig:
     activation: str = "lrelu"
     mapping: MappingConfig = dataclasses.field(default_factory=lambda: MappingConfig(w_avg_beta=None))
 
-    def to_dict(self) -> Dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Dict[str, Any]) -> "DiscriminatorConfig":
-        return _from_dict(cls, data)
-
 
 @dataclasses.dataclass(frozen=True)
-class TrainingConfig:
+class TrainingConfig(Serializable):
     """Optimization and regularization hyper-parameters (the loop's own options live with the loop).
 
     ``batch_size`` is the global batch over all replicas; the lazy regularization intervals are in
@@ -136,34 +142,15 @@ class TrainingConfig:
     ada_kimg: float = 500.0
     freeze_layers: int = 0
 
-    def to_dict(self) -> Dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Dict[str, Any]) -> "TrainingConfig":
-        return _from_dict(cls, data)
-
 
 @dataclasses.dataclass(frozen=True)
-class StyleGAN2Config:
+class StyleGAN2Config(Serializable):
     """A resolved preset: the two networks and how to train them."""
 
     preset: str
     G: GeneratorConfig
     D: DiscriminatorConfig
     train: TrainingConfig
-
-    def to_dict(self) -> Dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Dict[str, Any]) -> "StyleGAN2Config":
-        return cls(
-            preset=data["preset"],
-            G=GeneratorConfig.from_dict(data["G"]),
-            D=DiscriminatorConfig.from_dict(data["D"]),
-            train=TrainingConfig.from_dict(data["train"]),
-        )
 
 
 @dataclasses.dataclass(frozen=True)

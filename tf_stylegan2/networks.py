@@ -14,16 +14,17 @@ from typing import Any, Dict, Optional, Union
 import keras
 import tensorflow as tf
 
-from layers.discriminator import DiscriminatorBlock, DiscriminatorEpilogue
+from layers.discriminator import DiscriminatorEpilogue, discriminator_blocks
 from layers.mapping import MappingNetwork
-from layers.synthesis import SynthesisNetwork, check_architecture, check_resolution
+from layers.rules import channels, check_architecture, check_resolution
+from layers.synthesis import SynthesisNetwork
 from tf_stylegan2.config import DiscriminatorConfig, GeneratorConfig
 
 Scalar = Union[float, tf.Tensor]
 
 
-def _low_precision_policy(policy: keras.DTypePolicy) -> Optional[str]:
-    """The policy for the fp16 resolutions: the model's own when it is mixed, else None."""
+def _fp16_policy(policy: keras.DTypePolicy) -> Optional[str]:
+    """The policy of the fp16 resolutions: the model's own when it is mixed, else None (none)."""
     return policy.name if policy.compute_dtype != policy.variable_dtype else None
 
 
@@ -69,7 +70,7 @@ class Generator(keras.Model):
             channel_base=config.channel_base,
             channel_max=config.channel_max,
             num_fp16_res=config.num_fp16_res,
-            fp16_policy=_low_precision_policy(self.dtype_policy),
+            fp16_policy=_fp16_policy(self.dtype_policy),
             architecture=config.architecture,
             resample_filter=config.resample_filter,
             conv_clamp=config.conv_clamp,
@@ -132,28 +133,19 @@ class Discriminator(keras.Model):
         super().__init__(**kwargs)
         if isinstance(config, dict):
             config = DiscriminatorConfig.from_dict(config)
-        log2 = check_resolution(config.img_resolution)
+        check_resolution(config.img_resolution)
         check_architecture(config.architecture)
         self.config = config
         self.c_dim = config.c_dim
         self.img_resolution, self.img_channels = config.img_resolution, config.img_channels
-        resolutions = [2**i for i in range(log2, 2, -1)]
-        channels = {r: min(config.channel_base // r, config.channel_max) for r in resolutions + [4]}
-        fp16_resolution = max(2 ** (log2 + 1 - config.num_fp16_res), 8)
-        low_precision = _low_precision_policy(self.dtype_policy)
-        common = dict(
-            img_channels=config.img_channels, architecture=config.architecture, activation=config.activation,
-            conv_clamp=config.conv_clamp,
+        self.blocks = discriminator_blocks(
+            config.img_resolution, config.img_channels, channel_base=config.channel_base,
+            channel_max=config.channel_max, num_fp16_res=config.num_fp16_res,
+            fp16_policy=_fp16_policy(self.dtype_policy), architecture=config.architecture,
+            resample_filter=config.resample_filter, conv_clamp=config.conv_clamp, activation=config.activation,
         )
-        self.blocks = [
-            DiscriminatorBlock(
-                channels[r] if r < config.img_resolution else 0, channels[r], channels[r // 2], resolution=r,
-                resample_filter=config.resample_filter, name=f"b{r}",
-                dtype=low_precision if (low_precision and r >= fp16_resolution) else "float32", **common,
-            )
-            for r in resolutions
-        ]
-        cmap_dim = 0 if config.c_dim == 0 else (config.cmap_dim or channels[4])
+        channels4 = channels(4, config.channel_base, config.channel_max)
+        cmap_dim = 0 if config.c_dim == 0 else (config.cmap_dim or channels4)
         self.mapping = None
         if config.c_dim > 0:
             m = config.mapping
@@ -162,12 +154,20 @@ class Discriminator(keras.Model):
                 embed_features=m.embed_features, layer_features=m.layer_features, activation=m.activation,
                 lr_multiplier=m.lr_multiplier, w_avg_beta=None, name="mapping", dtype="float32",
             )
+        # Stored as b4, NVIDIA's name for it: .keras files hold the epilogue's weights under the
+        # attribute's name (the code calls it `epilogue`).
         self.b4 = DiscriminatorEpilogue(
-            channels[4], cmap_dim=cmap_dim, resolution=4, mbstd_group_size=config.mbstd_group_size,
-            mbstd_num_channels=config.mbstd_num_channels, is_first=not self.blocks, name="b4", dtype="float32",
-            **common,
+            channels4, cmap_dim=cmap_dim, resolution=4, img_channels=config.img_channels,
+            architecture=config.architecture, mbstd_group_size=config.mbstd_group_size,
+            mbstd_num_channels=config.mbstd_num_channels, activation=config.activation,
+            conv_clamp=config.conv_clamp, is_first=not self.blocks, name="b4", dtype="float32",
         )
         self.built = True
+
+    @property
+    def epilogue(self) -> DiscriminatorEpilogue:
+        """The 4x4 head after the blocks: minibatch std, conv, fc, output, label projection."""
+        return self.b4
 
     def call(self, img: tf.Tensor, c: Optional[tf.Tensor] = None) -> tf.Tensor:
         r = self.img_resolution
@@ -181,7 +181,7 @@ class Discriminator(keras.Model):
         for block in self.blocks:
             x, img = block(x, img)
         cmap = self.mapping(None, c) if self.mapping is not None else None
-        return self.b4(x, img, cmap)
+        return self.epilogue(x, img, cmap)
 
     def get_config(self) -> Dict[str, Any]:
         return {"config": self.config.to_dict(), "name": self.name, "dtype": self.dtype_policy.name}

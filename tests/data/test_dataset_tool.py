@@ -1,4 +1,4 @@
-"""tf_stylegan2.datasets.convert and runners/dataset_tool.py: exact pixels after each conversion,
+"""tf_stylegan2.data.convert and runners/dataset_tool.py: exact pixels after each conversion,
 labels, explicit problems, atomic output."""
 
 import json
@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from tf_stylegan2.data import open_dataset
-from tf_stylegan2.datasets.convert import ConvertOptions, convert_dataset
+from tf_stylegan2.data.convert import ConvertOptions, convert_dataset
 from tf_stylegan2.fileio import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

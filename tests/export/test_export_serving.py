@@ -1,12 +1,21 @@
-"""The TF Serving contract: PredictRequests (tensorflow-serving-api protos) answered from the
-exported SavedModel, and, when a tensorflow_model_server binary is installed, the real server over
-REST and gRPC on 127.0.0.1."""
+"""The TF Serving contract of the exported SavedModel, in three pieces:
+
+* what TF Serving reads from the file: signature names, input and output names, dtypes and shapes,
+  and the Predict method, as TensorFlow's own reader prints them (``saved_model_cli show``);
+* PredictRequests (tensorflow-serving-api protos, through bytes) answered by :func:`answer`, this
+  test's emulation of the server's Predict: it proves that the signatures compute the right images
+  when called as Predict calls them, not that TF Serving itself accepts the model or behaves so;
+* the real server over REST and gRPC on 127.0.0.1, only when a tensorflow_model_server binary is
+  installed (no package registry reachable here provides one, so it is skipped here).
+"""
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -27,11 +36,11 @@ MODEL_NAME = "stylegan2"
 
 
 def answer(model, request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
-    """Does what TF Serving's Predict does with ``request`` for a SavedModel loaded here.
+    """An emulation, in this process, of what TF Serving's Predict does with ``request``.
 
     Like the server it requires exactly the signature's inputs with the signature's dtypes, runs
     the signature named in the request (default ``serving_default``) and returns every output
-    (or those in ``output_filter``).
+    (or those in ``output_filter``). It is this test's code, not the server's.
     """
     name = request.model_spec.signature_name or "serving_default"
     if name not in model.signatures:
@@ -64,6 +73,48 @@ def request(signature: str, **inputs) -> predict_pb2.PredictRequest:
 
 def generate_inputs(z, psi=0.7, mode="random", seed=(3, 4)):
     return dict(z=z, truncation_psi=np.float32(psi), noise_mode=mode, noise_seed=np.array(seed, np.int64))
+
+
+def signature_defs(saved_model_dir: str) -> dict:
+    """``{name: {"inputs": {key: (dtype, shape)}, "outputs": ..., "method": ...}}`` as
+    ``saved_model_cli show --all`` prints the SignatureDefs of the 'serve' tag set."""
+    r = subprocess.run([sys.executable, "-m", "tensorflow.python.tools.saved_model_cli", "show", "--dir",
+                        saved_model_dir, "--all"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    text = r.stdout.split("\nThe MetaGraph with tag set")[0]
+
+    def tensors(part: str) -> dict:
+        found = re.findall(r"(?:inputs|outputs)\['(\w+)'\] tensor_info:\s+dtype: (\w+)\s+shape: (.+)", part)
+        return {key: (dtype, shape.strip()) for key, dtype, shape in found}
+
+    out = {}
+    for block in text.split("\nsignature_def['")[1:]:
+        name, body = block.split("']:", 1)
+        inputs, outputs = body.split("contains the following output(s):")
+        out[name] = {"inputs": tensors(inputs), "outputs": tensors(outputs),
+                     "method": re.search(r"Method name is: (.*)", body).group(1).strip()}
+    return out
+
+
+def test_signatures_as_tensorflow_reads_them(served, tiny):
+    """The contract of tf_stylegan2/export/savedmodel.py's docstring for the tiny generator (z 8,
+    6 ws of 8, 16x16 RGB, no labels): every signature a Predict one, N dynamic."""
+    G, _ = tiny
+    assert (G.z_dim, G.num_ws, G.w_dim, G.img_resolution, G.img_channels, G.c_dim) == (8, 6, 8, 16, 3, 0)
+    found = signature_defs(os.path.join(served, "1"))
+    scalar, seed, images = ("DT_FLOAT", "()"), ("DT_INT64", "(2)"), {"images": ("DT_UINT8", "(-1, 16, 16, 3)")}
+    z, ws, mode = ("DT_FLOAT", "(-1, 8)"), ("DT_FLOAT", "(-1, 6, 8)"), ("DT_STRING", "()")
+    generate = {"inputs": {"z": z, "truncation_psi": scalar, "noise_mode": mode, "noise_seed": seed},
+                "outputs": images, "method": "tensorflow/serving/predict"}
+    assert found.pop("__saved_model_init_op")["method"] == ""  # restores the weights, not a signature
+    assert found == {
+        "generate": generate,
+        "serving_default": generate,
+        "mapping": {"inputs": {"z": z, "truncation_psi": scalar}, "outputs": {"ws": ws},
+                    "method": "tensorflow/serving/predict"},
+        "synthesis": {"inputs": {"ws": ws, "noise_mode": mode, "noise_seed": seed}, "outputs": images,
+                      "method": "tensorflow/serving/predict"},
+    }
 
 
 def test_predict_requests_are_answered_from_the_savedmodel(served, tiny):

@@ -7,7 +7,7 @@ import pytest
 from scipy.ndimage import gaussian_filter
 
 from tf_stylegan2 import Generator, GeneratorConfig, MappingConfig
-from tf_stylegan2.data import open_dataset
+from tf_stylegan2.data import DatasetInfo, ImageDataset, open_dataset
 from tf_stylegan2.fileio import UserError
 from tf_stylegan2.metrics import (
     feature_frechet_distance,
@@ -15,7 +15,6 @@ from tf_stylegan2.metrics import (
     frechet_distance,
     generator_source,
     mean_cov,
-    real_features,
     train_feature_classifier,
 )
 
@@ -66,8 +65,13 @@ def test_sources_arrays_floats_and_functions_agree(shapes, classifier):
     assert feature_frechet_distance(as_float, shapes, classifier, 300, seed=3) == fd_uint8
     from_function = feature_frechet_distance(lambda n: next(chunks), shapes, classifier, 300, seed=3)
     assert from_function == pytest.approx(fd_uint8, rel=1e-12)
-    real = real_features(shapes, classifier, 300, seed=3)
-    assert fd_uint8 == frechet_distance(*mean_cov(classifier.features(images)), *mean_cov(real))
+    # The real side is min(num_images, N) distinct dataset images (drawn without replacement): a
+    # source holding exactly a dataset's images, in another order, is at distance 0 from it.
+    labels = shapes.labels[HELD_OUT[:300]]
+    subset = ImageDataset(DatasetInfo("subset", "subset", 300, 32, 3, 4), labels, cache=images)
+    shuffled = images[np.random.RandomState(0).permutation(300)]
+    assert abs(feature_frechet_distance(shuffled, subset, classifier, 300, seed=3)) < 1e-6
+    assert abs(feature_frechet_distance(np.concatenate([shuffled, images]), subset, classifier, 600)) < 1e-6
     kid = feature_kernel_distance(images, shapes, classifier, 300, seed=3, num_subsets=10)
     kid_noise = feature_kernel_distance(np.zeros_like(images), shapes, classifier, 300, seed=3, num_subsets=10)
     assert abs(kid) < kid_noise / 20

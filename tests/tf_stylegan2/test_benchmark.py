@@ -22,12 +22,13 @@ def run(*args):
                           text=True, timeout=300)
 
 
-def test_training_speed_is_positive_and_consistent():
+def test_training_speed_times_whole_regularization_cycles():
     before = os.environ.get("TF_STYLEGAN2_OPS")
     r = benchmark.training_speed(tiny(), iters=2)
-    assert r.sec_per_kimg > 0 and r.img_per_sec > 0
-    assert r.img_per_sec * r.sec_per_kimg == pytest.approx(1000)
+    assert r.sec_per_kimg > 0
     assert r.cycle_minibatches == 16 and r.warmup_minibatches == 17  # NVIDIA's Greg every 4, Dreg every 16
+    # What the optimizers did in each timed cycle: Gmain 16 + Greg 4 steps of G, Dmain 16 + Dreg 1 of D.
+    assert r.cycle_steps == ((20, 17), (20, 17))
     assert len(r.cycle_seconds) == 2 and min(r.cycle_seconds) > 0
     # The median of two cycles is the longer one: sec/kimg = its time over 16 minibatches of 4.
     assert r.sec_per_kimg == pytest.approx(max(r.cycle_seconds) / (16 * 4) * 1000)

@@ -85,11 +85,25 @@ def test_regularization_objectives_carry_their_gain():
     r1 = np.sum(tape.gradient(logits, batch["img"]).numpy() ** 2, axis=(1, 2, 3))
     np.testing.assert_allclose(objective.numpy(), np.mean(r1) * 3.0 / 2 * 16, rtol=1e-4)
     assert moved == []
+    # Greg as NVIDIA's StyleGAN2Loss defines it (stylegan2-ada-pytorch training/loss.py), on the
+    # first batch // pl_batch_shrink samples: y = randn(img) / sqrt(H W), g = d sum(G(ws) y) / d ws,
+    # lengths = sqrt(mean over ws of sum over w of g^2), a = the path-length mean moved by
+    # pl_decay (from 0), objective = mean((lengths - a)^2) * pl_weight * gain.
     greg = next(p for p in trainer.phases if p.name == "Greg")
-    objective, stats, moved = trainer._g_reg(batch, trainer._draws(greg, batch, tf.constant(0, tf.int64)), 4.0)
-    np.testing.assert_allclose(objective.numpy(), stats["Loss/G/reg"].numpy() * 4, rtol=1e-6)
+    draws = trainer._draws(greg, batch, tf.constant(0, tf.int64))
+    objective, stats, moved = trainer._g_reg(batch, draws, 4.0)
+    y = draws["pl_noise"].numpy()
+    assert y.shape == (2, 8, 8, 3) and 0.8 < np.std(y) * 8 < 1.2
+    ws = trainer._mapped_ws(batch, draws, "Greg", 2)[0]
+    with tf.GradientTape() as tape:
+        tape.watch(ws)
+        projected = tf.reduce_sum(state.G.synthesis(ws, noise_mode="none") * y)
+    g = tape.gradient(projected, ws).numpy()
+    lengths = np.sqrt(np.mean(np.sum(g**2, axis=2), axis=1))
+    a = 0.01 * lengths.mean()
+    np.testing.assert_allclose(objective.numpy(), np.mean((lengths - a) ** 2) * 2.0 * 4, rtol=1e-4)
     assert len(moved) == 2  # w_avg and the path-length mean
-    assert float(moved[1]) == pytest.approx(0.01 * float(stats["Loss/pl_length"]), rel=1e-5)  # from pl_mean 0
+    assert float(moved[1]) == pytest.approx(a, rel=1e-5)
 
 
 def test_iterations_run_the_lazy_phases_and_advance():
@@ -178,7 +192,7 @@ def test_every_image_d_judges_is_augmented_with_its_own_draws():
     draws = trainer._draws(dmain, batch, tf.constant(0, tf.int64))
     real = augment.apply(batch["img"], draws["augment_real"])
     assert np.abs(real.numpy() - batch["img"].numpy()).max() > 0.1
-    ws, _, _ = trainer._fakes(batch, draws, "Dmain")
+    ws, _, _ = trainer._mapped_ws(batch, draws, "Dmain")
     fake = augment.apply(state.G.synthesis(ws, noise_mode="random", noise_seed=draws["noise_seed"]),
                          draws["augment_fake"])
     expected = np.mean(tf.nn.softplus(state.D(fake)).numpy() + tf.nn.softplus(-state.D(real)).numpy())

@@ -285,6 +285,7 @@ def test_flags_are_the_options_and_flagfiles_read_back(tmp_path):
     assert read == dataclasses.replace(options, outdir="elsewhere", keep=5)
     assert given["kimg"] == 0.1 + 0.2 and given["metrics"] == ("fd2k_clf", "kid2k_clf") and given["keep"] == 5
     assert "glr" not in given  # None (the preset's value) is not written
+    assert TrainOptions.from_dict(json.loads(json.dumps(options.to_dict()))) == options  # training_options.json
 
 
 def test_batch_must_divide_over_replicas():

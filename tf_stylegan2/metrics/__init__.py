@@ -24,3 +24,8 @@ __all__ = [
     "source_features",
     "train_feature_classifier",
 ]
+
+# The official feature networks (Inception-v3 of the FID graph, VGG16 + LPIPS) from weights files.
+from tf_stylegan2.metrics.detectors import load_inception, load_vgg16  # noqa: E402
+
+__all__ += ["load_inception", "load_vgg16"]

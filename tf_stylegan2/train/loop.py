@@ -29,6 +29,7 @@ from tf_stylegan2.images import grid, save_png
 from tf_stylegan2.metrics.suite import MetricSuite
 from tf_stylegan2.networks import float32_generator
 from tf_stylegan2.precision import policy_name
+from tf_stylegan2.progress import format_duration
 from tf_stylegan2.sampling import render, z_from_seeds
 from tf_stylegan2.train.inputs import distributed_samples
 from tf_stylegan2.train import transfer
@@ -62,17 +63,6 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     if resolver.task_type == "chief":
         return True
     return resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in resolver.cluster_spec().as_dict()
-
-
-def format_duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m {seconds % 60:02d}s"
-    if seconds < 86400:
-        return f"{seconds // 3600}h {seconds // 60 % 60:02d}m"
-    return f"{seconds // 86400}d {seconds // 3600 % 24:02d}h"
 
 
 @dataclasses.dataclass

@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 from absl import flags
 
-from tf_stylegan2.config import PRESETS, DiscriminatorConfig, GeneratorConfig, StyleGAN2Config, resolve
+from tf_stylegan2.config import PRESETS, DiscriminatorConfig, GeneratorConfig, Serializable, StyleGAN2Config, resolve
 from tf_stylegan2.data import DatasetInfo
 from tf_stylegan2.fileio import UserError
 from tf_stylegan2.metrics.suite import METRIC_NAMES, check_metric_names
@@ -83,7 +83,7 @@ def _preset(what: str) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainOptions:
+class TrainOptions(Serializable):
     """``None`` means: the preset's value (stylegan2-ada's ``--cfg`` logic)."""
 
     outdir: str = option("runs", "Where new run directories are created.")
@@ -142,18 +142,11 @@ class TrainOptions:
         if self.augpipe is not None and self.aug == "noaug":
             raise UserError("--augpipe cannot be given with --aug=noaug")
 
-    def to_dict(self) -> Dict[str, Any]:
-        return dataclasses.asdict(self)
-
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "TrainOptions":
         """Options as a run directory stored them; an option it lacks (a run from before the option
         existed) takes the value that run trained with (:data:`STORED_DEFAULTS`), else its default."""
-        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise UserError(f"unknown training options {sorted(unknown)}")
-        data = {**STORED_DEFAULTS, **data}
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+        return super().from_dict({**STORED_DEFAULTS, **data})
 
     def to_flagfile(self) -> str:
         """The options as runners/train.py flags, one per line, written by absl (options that are

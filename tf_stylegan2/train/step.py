@@ -149,7 +149,9 @@ class Trainer:
         key = f"augment_{kind}"
         return (lambda img: augment.apply(img, draws[key])) if key in draws else None
 
-    def _fakes(self, batch: Stats, draws: Stats, phase: str, count: Optional[int] = None):
+    def _mapped_ws(self, batch: Stats, draws: Stats, phase: str, count: Optional[int] = None):
+        """The phase's generator latents mapped with style mixing: ``(ws, c, [moved w_avg])``, of the
+        first ``count`` samples when given."""
         k = inputs.GEN_PHASES.index(phase)
         take = (lambda x: x[:count]) if count else (lambda x: x)
         mix = take(batch["mix_z"][:, k]) if self.cfg.style_mixing_prob > 0 else None
@@ -159,7 +161,7 @@ class Trainer:
 
     def _g_main(self, batch: Stats, draws: Stats, gain: float):
         G, D = self.state.G, self.state.D
-        ws, c, moved = self._fakes(batch, draws, "Gmain")
+        ws, c, moved = self._mapped_ws(batch, draws, "Gmain")
         img = G.synthesis(ws, noise_mode="random", noise_seed=draws["noise_seed"])
         loss, logits = losses.generator_loss(D, img, c, self._augment(draws, "fake"))
         n = self.cfg.batch_size
@@ -168,7 +170,7 @@ class Trainer:
 
     def _g_reg(self, batch: Stats, draws: Stats, gain: float):
         cfg, s = self.cfg, self.state
-        ws, _, moved = self._fakes(batch, draws, "Greg", self._pl_count(batch))
+        ws, _, moved = self._mapped_ws(batch, draws, "Greg", self._pl_count(batch))
         lengths = losses.path_lengths(s.G, ws, draws["pl_noise"], draws["noise_seed"])
         penalty, pl_mean = losses.path_length_penalty(lengths, tf.convert_to_tensor(s.pl_mean), cfg.pl_decay)
         n = cfg.batch_size // cfg.pl_batch_shrink
@@ -181,7 +183,7 @@ class Trainer:
 
     def _d_main(self, batch: Stats, draws: Stats, gain: float):
         G, D = self.state.G, self.state.D
-        ws, c, moved = self._fakes(batch, draws, "Dmain")
+        ws, c, moved = self._mapped_ws(batch, draws, "Dmain")
         img = tf.stop_gradient(G.synthesis(ws, noise_mode="random", noise_seed=draws["noise_seed"]))
         fake_loss, _ = losses.discriminator_fake_loss(D, img, c, self._augment(draws, "fake"))
         real_loss, real_logits = losses.discriminator_real_loss(D, batch["img"], batch["c"],

@@ -25,7 +25,11 @@ from typing import Callable, Dict, FrozenSet, List, Optional, Tuple
 import numpy as np
 from PIL import Image, ImageOps
 
-from tf_stylegan2 import data, datasets
+from layers.rules import valid_resolution
+from tf_stylegan2 import datasets
+from tf_stylegan2.data.decode import decode_image
+from tf_stylegan2.data.files import LABELS_FILE, FileSource
+from tf_stylegan2.data.labels import align_labels, label_matrix
 from tf_stylegan2.fileio import UserError, atomic_path
 from tf_stylegan2.images import encode_png
 
@@ -63,7 +67,7 @@ class ConvertOptions:
         if self.background not in ("black", "white"):
             raise UserError(f"background must be black or white, got {self.background!r}")
         r = self.resolution
-        if r is not None and (r < 4 or r & (r - 1)):
+        if r is not None and not valid_resolution(r):
             raise UserError(f"resolution must be a power of two >= 4, got {r}")
         if r is None and self.transform != "none":
             raise UserError(f"transform {self.transform} needs a resolution")
@@ -99,13 +103,10 @@ class _Item:
 
 def _items(source: str, options: ConvertOptions) -> Tuple[List[_Item], Optional[List[str]]]:
     """The source's images in order, with labels chosen by ``options.labels``, and class names."""
-    if source.startswith(data.BUILTIN_PREFIX):
-        name = source[len(data.BUILTIN_PREFIX) :]
-        if name not in datasets.BUILTIN:
-            raise UserError(f"unknown dataset {source}; builtin datasets: {', '.join(datasets.BUILTIN)}")
+    if datasets.is_builtin(source):
+        _, d = datasets.load_path(source)
         if options.labels == "subfolders":
             raise UserError(f"{source} has no subfolders; use labels auto, json or none")
-        d = datasets.load_builtin(name)
         use = options.labels != "none"
         items = [
             _Item(f"{source}[{i}]", lambda i=i: Image.fromarray(d.images[i]), int(d.labels[i]) if use else None)
@@ -113,7 +114,7 @@ def _items(source: str, options: ConvertOptions) -> Tuple[List[_Item], Optional[
         ]
         return items, list(d.class_names) if use else None
 
-    files = data.FileSource(source)
+    files = FileSource(source)
     names = files.image_names
     if not names:
         raise UserError(f"{source} contains no images")
@@ -121,10 +122,10 @@ def _items(source: str, options: ConvertOptions) -> Tuple[List[_Item], Optional[
     if options.labels in ("auto", "json"):
         entries = files.json_labels()
         if entries is None and options.labels == "json":
-            raise UserError(f"{source} has no labels in {data.LABELS_FILE} (labels=json)")
-        labels = data.align_labels(entries, names, files.where(data.LABELS_FILE))
+            raise UserError(f"{source} has no labels in {LABELS_FILE} (labels=json)")
+        labels = align_labels(entries, names, files.where(LABELS_FILE))
         if labels is not None:
-            data.label_matrix(labels, files.where(data.LABELS_FILE))  # validates the values
+            label_matrix(labels, files.where(LABELS_FILE))  # validates the values
     elif options.labels == "subfolders":
         top = [n.split("/", 1)[0] if "/" in n else None for n in names]
         if None in top:
@@ -134,7 +135,7 @@ def _items(source: str, options: ConvertOptions) -> Tuple[List[_Item], Optional[
 
     def loader(name: str) -> Callable[[], Image.Image]:
         # Photos are stored sideways with an EXIF rotation: the converted image is upright.
-        return lambda: ImageOps.exif_transpose(data.decode_image(files.read(name), files.where(name)))
+        return lambda: ImageOps.exif_transpose(decode_image(files.read(name), files.where(name)))
 
     items = [_Item(files.where(n), loader(n), None if labels is None else labels[i]) for i, n in enumerate(names)]
     return items, class_names
@@ -192,7 +193,7 @@ class _Converter:
         """Crop / resize / letterbox to resolution x resolution."""
         w, h = image.size
         if self.resolution is None:  # transform 'none' without a resolution: the first image decides
-            if w != h or w < 4 or w & (w - 1):
+            if w != h or not valid_resolution(w):
                 raise UserError(f"{where} is {w}x{h}: pass --resolution (the first image sets the size otherwise)")
             self.resolution = w
         r = self.resolution
@@ -234,7 +235,7 @@ def convert_dataset(
     """Converts ``source`` (folder, zip or ``builtin:<name>``) into the training format at ``dest``
     (``*.zip``: a zip, otherwise a folder). UserError for bad input; nothing is written then."""
     dest_abs = os.path.realpath(dest)
-    if not source.startswith(data.BUILTIN_PREFIX):
+    if not datasets.is_builtin(source):
         src_abs = os.path.realpath(source)
         if dest_abs == src_abs or dest_abs.startswith(src_abs + os.sep):
             raise UserError(f"destination {dest} must not be the source or inside it")
@@ -272,8 +273,8 @@ def convert_dataset(
         meta = {"labels": labels if has_labels else None}
         if has_labels and class_names is not None:
             meta["class_names"] = class_names
-        write(data.LABELS_FILE, json.dumps(meta).encode("utf-8"))
-    c_dim = data.label_matrix([x[1] for x in labels], dest).shape[1] if has_labels else 0
+        write(LABELS_FILE, json.dumps(meta).encode("utf-8"))
+    c_dim = label_matrix([x[1] for x in labels], dest).shape[1] if has_labels else 0
     return ConvertReport(len(labels), convert.resolution, options.channels, c_dim, convert.converted, skipped)
 
 
