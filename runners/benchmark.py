@@ -3,6 +3,8 @@
   python -m runners.benchmark --what=generator --resolutions=64,256 --batch=8
   python -m runners.benchmark --what=training --resolutions=32,64 --policies=fp32,mixed --jit=false,true \\
       --ops=ref,custom
+  python -m runners.benchmark --what=training --resolutions=32 --policies=fp32 --jit=false --ops=ref \\
+      --augment=none,bgc,bgcfnc
   python -m runners.benchmark --what=generator,training --ops=ref,cuda     # GPU: the CUDA kernels
 
 ``--policies`` takes Keras dtype policies or the training precisions 'fp32' and 'mixed'
@@ -34,6 +36,8 @@ flags.DEFINE_string("preset", "small", "Training: configuration preset (tf_style
 flags.DEFINE_list("jit", ["false", "true"], "Training: XLA settings to compare (booleans, as absl spells them).")
 flags.DEFINE_list("ops", ["ref", "custom"],
                   f"Ops implementations to compare ({', '.join(IMPLS)}; cuda: the GPU kernels).")
+flags.DEFINE_list("augment", ["none"], "Training: discriminator augmentation pipelines to compare (none, or "
+                  "tf_stylegan2.train.augment.PIPELINES names, run at a fixed p of 1).")
 FLAGS = flags.FLAGS
 
 
@@ -63,8 +67,9 @@ def main() -> None:
     generator_cases = benchmark.generator_cases(resolutions, FLAGS.batch, FLAGS.policies, FLAGS.ops)
     training_cases = []
     if "training" in FLAGS.what:
+        augments = [None if name == "none" else name for name in FLAGS.augment]
         training_cases = benchmark.training_cases(resolutions, FLAGS.train_batch, FLAGS.policies, jits, FLAGS.ops,
-                                                  FLAGS.preset)
+                                                  FLAGS.preset, augments)
     print(f"TensorFlow {tf.__version__}, {platform.processor() or platform.machine()}, "
           f"{len(tf.config.list_physical_devices('GPU'))} GPU(s)")
     if "generator" in FLAGS.what:
@@ -77,12 +82,12 @@ def main() -> None:
     if "training" in FLAGS.what:
         if "generator" in FLAGS.what:
             print()
-        print("| resolution | batch | preset | policy | XLA | ops | sec/kimg | img/s |")
-        print("|---|---|---|---|---|---|---|---|")
+        print("| resolution | batch | preset | policy | XLA | ops | augment | sec/kimg | img/s |")
+        print("|---|---|---|---|---|---|---|---|---|")
         for case in training_cases:
             r = benchmark.training_speed(case, FLAGS.iters)
             print(f"| {case.resolution} | {case.batch} | {case.preset} | {case.policy} | {case.jit} | {case.ops} | "
-                  f"{r.sec_per_kimg:.1f} | {r.img_per_sec:.1f} |", flush=True)
+                  f"{case.augment or 'none'} | {r.sec_per_kimg:.1f} | {r.img_per_sec:.1f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -105,6 +105,7 @@ class TrainingCase:
     channel_max: Optional[int] = None
     latent_dim: Optional[int] = None  # z_dim = w_dim
     dataset: Optional[str] = None
+    augment: Optional[str] = None  # a discriminator augmentation pipeline (train.augment), at a fixed p of 1
 
     @property
     def data_path(self) -> str:
@@ -129,7 +130,8 @@ def training_config(case: TrainingCase, num_replicas: int = 1):
     latents = {} if case.latent_dim is None else {"z_dim": case.latent_dim, "w_dim": case.latent_dim}
     G = dataclasses.replace(config.G, **widths, **latents)
     D = dataclasses.replace(config.D, **widths)
-    train = dataclasses.replace(config.train, batch_size=case.batch)
+    augment = {"augment_pipe": case.augment, "augment_p": 1.0} if case.augment else {}
+    train = dataclasses.replace(config.train, batch_size=case.batch, **augment)
     return dataclasses.replace(config, G=G, D=D, train=train)
 
 
@@ -229,16 +231,21 @@ def training_speed(case: TrainingCase, iters: int = 3, strategy: Optional[tf.dis
 
 
 def training_cases(resolutions: List[int], batch: int, policies: List[str], jits: List[bool], ops: List[str],
-                   preset: str = "small") -> List[TrainingCase]:
+                   preset: str = "small", augments: Sequence[Optional[str]] = (None,)) -> List[TrainingCase]:
     """The grid of cases, without XLA with the compiled kernels (XLA cannot compile them).
 
-    Bad input fails here, before anything runs: an unknown preset or ops implementation, a
-    resolution without a builtin shapes dataset, ops 'custom' or 'cuda' without usable kernels.
+    Bad input fails here, before anything runs: an unknown preset, ops implementation or
+    augmentation pipeline, a resolution without a builtin shapes dataset, ops 'custom' or 'cuda'
+    without usable kernels.
     """
     from tf_stylegan2.datasets import BUILTIN
+    from tf_stylegan2.train.augment import pipeline
 
     for impl in ops:
         _check_ops(impl)
+    for name in augments:
+        if name is not None:
+            pipeline(name)
     for res in resolutions:
         resolve(preset, res)
         if f"shapes{res}" not in BUILTIN:
@@ -246,10 +253,11 @@ def training_cases(resolutions: List[int], batch: int, policies: List[str], jits
             raise ValueError(f"training benchmarks run on the builtin shapes datasets: resolution {res} is not one "
                              f"of {shapes}")
     return [
-        TrainingCase(res, batch, preset, keras_policy(policy), jit, impl)
+        TrainingCase(res, batch, preset, keras_policy(policy), jit, impl, augment=augment)
         for res in resolutions
         for policy in policies
         for jit in jits
         for impl in ops
+        for augment in augments
         if not (jit and impl in COMPILED)
     ]

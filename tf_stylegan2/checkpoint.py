@@ -31,7 +31,7 @@ import re
 import shutil
 import tempfile
 import zipfile
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import keras
 import numpy as np
@@ -258,11 +258,13 @@ def latest(run_dir: str) -> Optional[str]:
     return path
 
 
-def restore(groups: Dict[str, Sequence], path: str) -> None:
+def restore(groups: Dict[str, Sequence], path: str, optional: Sequence[str] = ()) -> List[str]:
     """Restores the named groups of variables from a checkpoint directory (it may hold more groups).
 
     A UserError, before any variable changes, if the checkpoint's manifest lists other variables
-    for a group: a checkpoint of another configuration is refused, not half-loaded.
+    for a group: a checkpoint of another configuration is refused, not half-loaded. Groups named in
+    ``optional`` that the checkpoint lacks (state added after it was written) keep their values;
+    their names are returned.
     """
     manifest_path = os.path.join(path, _MANIFEST)
     try:
@@ -270,6 +272,8 @@ def restore(groups: Dict[str, Sequence], path: str) -> None:
             stored = json.load(f)
     except (OSError, ValueError) as e:
         raise UserError(f"{path} is not a readable training checkpoint ({e})") from None
+    absent = [name for name in optional if name in groups and name not in stored]
+    groups = {name: variables for name, variables in groups.items() if name not in absent}
     expected = _manifest(groups)
     for name, variables in expected.items():
         have = stored.get(name)
@@ -286,3 +290,4 @@ def restore(groups: Dict[str, Sequence], path: str) -> None:
     except (AssertionError, ValueError, tf.errors.OpError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(f"cannot read checkpoint {path}: {first[:300]}") from None
+    return absent

@@ -113,6 +113,12 @@ class TrainingConfig(Serializable):
     minibatches; the G_ema half-life ``ema_kimg`` is in thousands of images. With ``ema_rampup``
     the half-life is at most ``ema_rampup`` times the images seen so far, so it grows from zero
     until it reaches ``ema_kimg`` (stylegan2-ada's ``ema_rampup``).
+
+    Discriminator augmentation (stylegan2-ada's ``augment_kwargs``, ``augment_p``, ``ada_target``,
+    ``ada_interval``, ``ada_kimg``): ``augment_pipe`` names a pipeline of ``train.augment`` (None:
+    D sees the images as they are), starting at probability ``augment_p``; with ``ada_target`` p
+    adapts every ``ada_interval`` minibatches, by at most one unit per ``ada_kimg`` thousand images.
+    ``freeze_layers`` (Freeze-D): D's first layers, from the input, that are not trained.
     """
 
     batch_size: int = 32
@@ -130,6 +136,12 @@ class TrainingConfig(Serializable):
     style_mixing_prob: float = 0.9
     ema_kimg: float = 10.0
     ema_rampup: Optional[float] = None
+    augment_pipe: Optional[str] = None
+    augment_p: float = 0.0
+    ada_target: Optional[float] = None
+    ada_interval: int = 4
+    ada_kimg: float = 500.0
+    freeze_layers: int = 0
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,6 +9,9 @@ TF1 release's ``G_logistic_ns_pathreg`` and ``D_logistic_r1``):
 * discriminator: ``softplus(D(G(z))) + softplus(-D(x))``;
 * R1: ``gamma / 2 * |grad_x D(x)|^2`` on real images.
 
+Every image D judges goes through ``augment`` first when one is given (stylegan2-ada's ``run_D``):
+the discriminator augmentation, differentiable, so G's loss and R1 see through it.
+
 Every function returns per-sample values ``[N]``: the training step sums them over its replica,
 divides by the global batch and applies the phase's gain, so the result does not depend on how the
 batch is split across devices. Nothing here reads a variable's value into a Python number or
@@ -17,16 +20,26 @@ assigns one: updated running averages are returned, and the step assigns them.
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 import tensorflow as tf
 
 from tf_stylegan2.networks import Discriminator, Generator
 
 
+Augment = Optional[Callable[[tf.Tensor], tf.Tensor]]
+
+
 def _labels(model, c: Optional[tf.Tensor]) -> Optional[tf.Tensor]:
     """What a network's call takes as labels: None for unconditional models (the data's ``[N, 0]``)."""
     return c if model.c_dim else None
+
+
+def run_D(D: Discriminator, img: tf.Tensor, c: tf.Tensor, augment: Augment = None) -> tf.Tensor:
+    """D's logits ``[N]`` for ``img``, augmented first when ``augment`` is given."""
+    if augment is not None:
+        img = augment(img)
+    return D(img, _labels(D, c))[:, 0]
 
 
 def map_with_mixing(
@@ -48,9 +61,10 @@ def map_with_mixing(
     return ws, w_avg
 
 
-def generator_loss(D: Discriminator, fake: tf.Tensor, c: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
+def generator_loss(D: Discriminator, fake: tf.Tensor, c: tf.Tensor,
+                   augment: Augment = None) -> Tuple[tf.Tensor, tf.Tensor]:
     """Non-saturating logistic loss ``softplus(-D(fake))`` ``[N]``, and the logits ``[N]``."""
-    logits = D(fake, _labels(D, c))[:, 0]
+    logits = run_D(D, fake, c, augment)
     return tf.nn.softplus(-logits), logits
 
 
@@ -80,26 +94,29 @@ def path_length_penalty(lengths: tf.Tensor, pl_mean: tf.Tensor, decay: float) ->
     return tf.square(lengths - moved), moved
 
 
-def discriminator_fake_loss(D: Discriminator, fake: tf.Tensor, c: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
+def discriminator_fake_loss(D: Discriminator, fake: tf.Tensor, c: tf.Tensor,
+                            augment: Augment = None) -> Tuple[tf.Tensor, tf.Tensor]:
     """``softplus(D(fake))`` ``[N]`` and the logits ``[N]``."""
-    logits = D(fake, _labels(D, c))[:, 0]
+    logits = run_D(D, fake, c, augment)
     return tf.nn.softplus(logits), logits
 
 
-def discriminator_real_loss(D: Discriminator, real: tf.Tensor, c: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
+def discriminator_real_loss(D: Discriminator, real: tf.Tensor, c: tf.Tensor,
+                            augment: Augment = None) -> Tuple[tf.Tensor, tf.Tensor]:
     """``softplus(-D(real))`` ``[N]`` and the logits ``[N]``."""
-    logits = D(real, _labels(D, c))[:, 0]
+    logits = run_D(D, real, c, augment)
     return tf.nn.softplus(-logits), logits
 
 
-def r1_penalty(D: Discriminator, real: tf.Tensor, c: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
-    """``|grad_x D(x)|^2`` per real image ``[N]`` (multiply by ``gamma / 2``), and the logits ``[N]``.
+def r1_penalty(D: Discriminator, real: tf.Tensor, c: tf.Tensor, augment: Augment = None) -> Tuple[tf.Tensor, tf.Tensor]:
+    """``|grad_x D(A(x))|^2`` per real image ``[N]`` (multiply by ``gamma / 2``), and the logits ``[N]``:
+    the gradient is taken w.r.t. the image before the augmentation ``A``, as in stylegan2-ada.
 
     Call it under the tape that differentiates the penalty w.r.t. D's weights (second order).
     """
     with tf.GradientTape() as tape:
         tape.watch(real)
-        logits = D(real, _labels(D, c))[:, 0]
+        logits = run_D(D, real, c, augment)
         total = tf.reduce_sum(logits)
     grads = tape.gradient(total, real)
     return tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]), logits

@@ -58,6 +58,12 @@ def test_training_cases_grid():
         benchmark.training_cases([128], 32, ["fp32"], [False], ["ref"])
     with pytest.raises(ValueError, match="XLA"):
         benchmark.training_speed(tiny(jit=True, ops="custom"))
+    augmented = benchmark.training_cases([32], 32, ["fp32"], [False], ["ref"], augments=[None, "bgc"])
+    assert [c.augment for c in augmented] == [None, "bgc"]
+    train = benchmark.training_config(augmented[1]).train
+    assert (train.augment_pipe, train.augment_p, train.ada_target) == ("bgc", 1.0, None)  # fixed p = 1
+    with pytest.raises(ValueError, match="unknown augmentation pipeline"):
+        benchmark.training_cases([32], 32, ["fp32"], [False], ["ref"], augments=["bgx"])
 
 
 def test_runner_bad_input_is_one_line_and_exit_2():

@@ -1,6 +1,7 @@
-"""Run as a script (tests/train/test_distributed.py does): ``replicas_check.py PL_DECAY ITERATIONS``
-trains the same tiny model from the same initial weights and data on one replica and on two (two
-logical CPUs), and prints as JSON the largest weight differences between the two afterwards.
+"""Run as a script (tests/train/test_distributed.py does): ``replicas_check.py PL_DECAY ITERATIONS
+[AUGPIPE]`` trains the same tiny model from the same initial weights and data on one replica and on
+two (two logical CPUs), and prints as JSON the largest weight differences between the two afterwards.
+With AUGPIPE, D's images are augmented with that pipeline and an adaptive p.
 
 A script because logical devices must be configured before TensorFlow initialises, which the
 test process has long done.
@@ -9,6 +10,7 @@ test process has long done.
 import json
 import os
 import sys
+from typing import Optional
 
 import tensorflow as tf
 
@@ -35,20 +37,24 @@ def train(devices, cfg, dataset, iterations):
     stats = [{k: float(v) for k, v in trainer.iteration(next(it)).items()} for _ in range(iterations)]
     weights = {name: [v.numpy() for v in model.weights] for name, model in
                (("G", state.G), ("D", state.D), ("G_ema", state.G_ema))}
-    return weights, float(state.pl_mean.numpy()), stats
+    p = [float(x) for v in state.augment.variables() for x in np.ravel(v.numpy())] if state.augment else []
+    return weights, float(state.pl_mean.numpy()), stats, p
 
 
-def main(pl_decay: float, iterations: int):
+def main(pl_decay: float, iterations: int, augpipe: Optional[str]):
     # Synthesis noise is drawn per replica and the minibatch-std groups are formed per replica (as in
     # stylegan2-ada), so both are taken out: group size 1, no noise. Everything else is per sample.
+    # Augmentation: p starts at 0.5 and moves by 0.1 every 2 minibatches.
+    ada = dict(augment_pipe=augpipe, augment_p=0.5, ada_target=0.6, ada_interval=2, ada_kimg=0.16) if augpipe else {}
     cfg = tiny_config(8, c_dim=3, g={"use_noise": False}, d={"mbstd_group_size": 1}, batch_size=8,
-                      pl_decay=pl_decay, pl_batch_shrink=1, g_reg_interval=2, d_reg_interval=2)
+                      pl_decay=pl_decay, pl_batch_shrink=1, g_reg_interval=2, d_reg_interval=2, **ada)
     dataset = random_dataset(24, c_dim=3)
     one = train(["/cpu:0"], cfg, dataset, iterations)
     two = train(["/cpu:0", "/cpu:1"], cfg, dataset, iterations)
     diff = {name: max(float(np.max(np.abs(a - b))) for a, b in zip(one[0][name], two[0][name])) for name in one[0]}
-    print(json.dumps({"diff": diff, "pl_mean": [one[1], two[1]], "stats": [one[2], two[2]]}))
+    print(json.dumps({"diff": diff, "pl_mean": [one[1], two[1]], "stats": [one[2], two[2]],
+                      "augment": [one[3], two[3]]}))
 
 
 if __name__ == "__main__":
-    main(float(sys.argv[1]), int(sys.argv[2]))
+    main(float(sys.argv[1]), int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else None)

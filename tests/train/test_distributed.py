@@ -29,6 +29,21 @@ def test_two_replicas_update_the_weights_as_one_with_the_whole_batch():
         assert all(abs(one[k] - two[k]) < 1e-5 for k in one), (one, two)
 
 
+def test_two_replicas_augment_and_adapt_p_as_one():
+    """Each image's augmentation is keyed by its position and r_t sums the signs over replicas, so the
+    augmented step and the adaptive p do not depend on the split either."""
+    r = run_script([os.path.join(HERE, "replicas_check.py"), "0", "4", "bgcfnc"])
+    assert r.returncode == 0, r.stderr[-3000:]
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    assert max(result["diff"].values()) < 1e-5, result["diff"]
+    one, two = result["augment"]  # p, the interval's sign sum and count, the last r_t
+    np.testing.assert_allclose(one, two, atol=1e-6)
+    moved = abs(one[0] - 0.5)
+    assert one[3] != 0 and min(moved, abs(moved - 0.2)) < 1e-5  # two adjustments by 0.1 (same or opposite)
+    for a, b in zip(*result["stats"]):
+        assert all(abs(a[k] - b[k]) < 1e-5 for k in a), (a, b)
+
+
 def test_path_length_mean_is_the_replicas_average():
     """With the running mean moving (decay 0.01), each replica's penalty uses its own moved mean,
     as each GPU does in stylegan2-ada, so the weights agree only closely; the stored mean is the

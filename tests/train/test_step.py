@@ -7,8 +7,9 @@ import pytest
 import tensorflow as tf
 
 from tf_stylegan2.config import resolve
-from tf_stylegan2.train import inputs
-from tf_stylegan2.train.state import create_state, lazy_hyperparameters
+from tf_stylegan2.fileio import UserError
+from tf_stylegan2.train import augment, inputs
+from tf_stylegan2.train.state import create_state, discriminator_layers, lazy_hyperparameters
 from tf_stylegan2.train.step import Trainer, ema_beta, phases
 from train_helpers import random_dataset, tiny_config
 
@@ -126,8 +127,9 @@ def test_iterations_run_the_lazy_phases_and_advance():
 ])
 def test_mixed_precision_and_xla_steps_are_finite_and_close_to_float32(policy, loss_scaling, jit):
     # Without synthesis noise: XLA draws other numbers than the CPU kernels from the same seeds.
+    # With discriminator augmentation (its draws are outside the XLA core).
     cfg = tiny_config(8, g={"num_fp16_res": 2, "conv_clamp": 256, "use_noise": False},
-                      d={"num_fp16_res": 2, "conv_clamp": 256})
+                      d={"num_fp16_res": 2, "conv_clamp": 256}, augment_pipe="bgcfnc", augment_p=0.5)
     dataset = random_dataset(16)
     first = {}
     for variant in ("reference", "tested"):
@@ -174,3 +176,97 @@ def test_replica_shards_carry_the_same_samples_as_the_whole_batch():
     # Every generator-phase latent of a sample is its own.
     z = whole[0]["gen_z"].numpy()
     assert z.shape == (8, 3, 16) and len({tuple(np.round(v, 5)) for v in z.reshape(-1, 16)}) == 24
+
+
+# ---- discriminator augmentation and Freeze-D ------------------------------------------------------
+
+
+def test_every_image_d_judges_is_augmented_with_its_own_draws():
+    """Dmain (reals and fakes) and Dreg (R1 w.r.t. the image before augmentation) with the pipeline at
+    p = 1, against the losses computed here from the same draws."""
+    cfg = tiny_config(8, g={"use_noise": False}, augment_pipe="bgc", augment_p=1.0, r1_gamma=2.0)
+    dataset = random_dataset(8)
+    strategy, state, trainer = make_trainer(cfg)
+    batch = next(batches(strategy, cfg, dataset))
+    dmain, dreg = (next(p for p in trainer.phases if p.name == n) for n in ("Dmain", "Dreg"))
+    draws = trainer._draws(dmain, batch, tf.constant(0, tf.int64))
+    real = augment.apply(batch["img"], draws["augment_real"])
+    assert np.abs(real.numpy() - batch["img"].numpy()).max() > 0.1
+    ws, _, _ = trainer._mapped_ws(batch, draws, "Dmain")
+    fake = augment.apply(state.G.synthesis(ws, noise_mode="random", noise_seed=draws["noise_seed"]),
+                         draws["augment_fake"])
+    expected = np.mean(tf.nn.softplus(state.D(fake)).numpy() + tf.nn.softplus(-state.D(real)).numpy())
+    objective, stats, _ = trainer._d_main(batch, draws, 1.0)
+    assert float(objective) == pytest.approx(expected, rel=1e-5)
+    assert float(stats["Loss/signs/real"]) == pytest.approx(np.mean(np.sign(state.D(real).numpy())))
+
+    draws = trainer._draws(dreg, batch, tf.constant(0, tf.int64))
+    assert set(draws) == {"augment_real"}  # Dreg's reals have draws of their own
+    with tf.GradientTape() as tape:
+        tape.watch(batch["img"])
+        logits = state.D(augment.apply(batch["img"], draws["augment_real"]))
+    r1 = np.sum(tape.gradient(logits, batch["img"]).numpy() ** 2, axis=(1, 2, 3))
+    objective, _, _ = trainer._d_reg(batch, draws, 16.0)
+    np.testing.assert_allclose(objective.numpy(), np.mean(r1) * 2.0 / 2 * 16, rtol=1e-4)
+
+
+def test_adaptive_p_moves_after_every_fourth_minibatch():
+    """r_t is the mean sign over every real image D judged in the interval (Dmain each minibatch, Dreg
+    every 2nd here), and p moves by batch * 4 / (ada_kimg * 1000) towards the target r_t."""
+    cfg = tiny_config(8, augment_pipe="bgc", augment_p=0.5, ada_target=0.6, ada_kimg=0.1, d_reg_interval=2)
+    dataset = random_dataset(16)
+    strategy, state, trainer = make_trainer(cfg)
+    it = batches(strategy, cfg, dataset)
+    step, p, signs, seen = 4 * 4 / 100, 0.5, [], set()
+    for k in range(8):  # Trainer.iteration, keeping each phase's statistics
+        batch = next(it)
+        for phase in trainer.phases:
+            if k % phase.interval == 0:
+                out = trainer._run[phase.name](batch)
+                signs += [float(out["Loss/signs/real"])] if "Loss/signs/real" in out else []
+        trainer._ema()
+        if k % 4 == 3:
+            assert len(signs) == 6
+            rt, signs = np.mean(signs), []
+            p = min(max(p + np.sign(rt - 0.6) * step, 0), 1)
+            assert float(state.augment.rt.numpy()) == pytest.approx(rt, abs=1e-6)
+        assert float(state.augment.p.numpy()) == pytest.approx(p, abs=1e-6)
+        seen.add(p)
+    assert len(seen) > 1
+
+
+def test_freeze_d_leaves_the_first_layers_untrained():
+    """stylegan2-ada's freeze_layers counts D's layers from the input: at 16 px (resnet) b16 holds
+    fromrgb, conv0, conv1 and skip, b8 conv0, conv1 and skip; --freezed=5 freezes b16 and b8.conv0."""
+    cfg = tiny_config(16, freeze_layers=5)
+    dataset = random_dataset(8, resolution=16)
+    strategy, state, trainer = make_trainer(cfg)
+    layers = discriminator_layers(state.D)
+    assert [layer.name for layer in layers] == ["fromrgb", "conv0", "conv1", "skip", "conv0", "conv1", "skip"]
+    frozen = {id(v) for layer in layers[:5] for v in layer.weights}
+    before = {id(v): v.numpy() for v in state.D.trainable_variables}
+    it = batches(strategy, cfg, dataset)
+    for _ in range(2):
+        trainer.iteration(next(it))
+    for v in state.D.trainable_variables:
+        assert np.array_equal(v.numpy(), before[id(v)]) == (id(v) in frozen), v.path
+    assert len(state.D_trained) == len(state.D.trainable_variables) - len(frozen)
+    with pytest.raises(UserError, match=r"--freezed=8: D has 7 layers that Freeze-D can freeze"):
+        create_state(tiny_config(16, freeze_layers=8), "float32", 0, False)
+
+
+def test_p_rises_when_d_overfits():
+    """The direction of ADA on a very short run: D soon tells its 8 training images from G's (r_t
+    above the target of 0.6), so p leaves 0, by 4 * 4 / 200 per interval of 4 minibatches, and
+    settles where augmentation brings r_t back to the target."""
+    cfg = tiny_config(8, augment_pipe="bgc", ada_target=0.6, ada_kimg=0.2, d_lr=0.01)
+    dataset = random_dataset(8)
+    strategy, state, trainer = make_trainer(cfg)
+    it = batches(strategy, cfg, dataset)
+    rt, p = [], []
+    for _ in range(40):
+        rt.append(float(trainer.iteration(next(it))["Loss/signs/real"]))
+        p.append(float(state.augment.p.numpy()))
+    first = next(i for i, v in enumerate(p) if v > 0)
+    assert np.mean(rt[first - 3 : first + 1]) > 0.6  # it rose after an interval of confident D
+    assert max(p) >= 0.16 - 1e-6 and p[-1] > 0  # and more often than it fell

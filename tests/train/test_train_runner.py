@@ -75,11 +75,16 @@ def test_run_directory_holds_options_progress_snapshots(finished_run):
     nimg = [s["cur_nimg"] for s in stats]
     assert nimg[0] == 8 and nimg == sorted(set(nimg)) and nimg[-1] == 400  # tick 0 is the first minibatch
     for key in ["Loss/G/loss", "Loss/D/loss", "Loss/scores/fake", "Loss/scores/real", "Timing/sec_per_kimg",
-                "Timing/img_per_sec", "Progress/G_lr", "Resources/peak_cpu_mem_gb"]:
+                "Timing/img_per_sec", "Progress/G_lr", "Resources/peak_cpu_mem_gb", "Progress/augment",
+                "Loss/signs/real"]:
         assert all(np.isfinite(s[key]) for s in stats), key
+    assert all(-1 <= s["Loss/signs/real"] <= 1 and 0 <= s["Progress/augment"] <= 1 for s in stats)
+    train_cfg = options["config"]["train"]  # ADA by default, as in stylegan2-ada
+    assert (train_cfg["augment_pipe"], train_cfg["ada_target"], train_cfg["ada_kimg"]) == ("bgc", 0.6, 500)
     assert any("Loss/pl_length" in s for s in stats) and any("Loss/r1_penalty" in s for s in stats)
     assert stats[0]["Progress/G_lr"] == pytest.approx(0.0025 * 4 / 5)  # auto's lr, lazy-adjusted
     assert "tick 0" in stdout and "sec/kimg" in stdout and "ETA" in stdout and "img/s" in stdout
+    assert "augment 0.0" in stdout and " rt " in stdout
 
     snapshots = sorted(glob.glob(os.path.join(run_dir, "network-snapshot-*.keras")))
     assert [os.path.basename(p) for p in snapshots] == [
@@ -99,7 +104,7 @@ def test_tensorboard_holds_every_loss_term_and_images(finished_run):
     tags = set(events.Tags()["tensors"])
     for tag in ["Loss/G/loss", "Loss/G/reg", "Loss/pl_length", "Loss/pl_mean", "Loss/D/loss", "Loss/D/reg",
                 "Loss/r1_penalty", "Progress/G_lr", "Progress/D_lr", "Timing/sec_per_kimg", "Timing/img_per_sec",
-                "Resources/peak_cpu_mem_gb", "Metrics/fd2k_clf", "fakes"]:
+                "Resources/peak_cpu_mem_gb", "Metrics/fd2k_clf", "fakes", "Progress/augment", "Loss/signs/real"]:
         assert tag in tags, tag
     assert [e.step for e in events.Tensors("Metrics/fd2k_clf")] == [8, 216, 400]
 
@@ -175,6 +180,10 @@ def test_resume_after_sigkill_continues_the_same_run(tmp_path):
     # Every random number is a function of the seed and the position, so the resumed run ends where
     # the uninterrupted one does.
     ref_dir = run_dir_of(tmp_path / "reference")
+    # ADA's p (on by default) continues from the checkpoint: the same curve as without the kill.
+    ref_p = [s["Progress/augment"] for s in jsonl(os.path.join(ref_dir, "stats.jsonl"))]
+    assert ref_p[-1] > 0  # it rose, so a p restarted from 0 would show
+    np.testing.assert_allclose([s["Progress/augment"] for s in stats], ref_p, atol=1e-7)
     a = load_generator(os.path.join(ref_dir, "network-snapshot-000000480.keras"))
     b = load_generator(os.path.join(run_dir, "network-snapshot-000000480.keras"))
     assert max(float(np.max(np.abs(x.numpy() - y.numpy()))) for x, y in zip(a.weights, b.weights)) < 1e-4
@@ -201,7 +210,9 @@ def _write_png(path, size, mode="RGB"):
 
 
 @pytest.mark.parametrize("case", ["missing", "empty", "mixed_sizes", "cfg", "cond", "metric", "weights",
-                                  "weights_file", "kimg", "mbstd"])
+                                  "weights_file", "kimg", "mbstd",
+                                  "p_range", "p_without_fixed", "fixed_without_p", "augpipe", "augpipe_noaug",
+                                  "target", "freezed_negative", "freezed_too_many"])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, case):
     data = tmp_path / "data"
     os.makedirs(data)
@@ -216,6 +227,15 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, case):
         "weights_file": (["--metrics=fid2k_full", f"--inception={data / 'x.pth'}"], "cannot read Inception weights"),
         "kimg": (["--kimg=-1"], "--kimg must be > 0"),
         "mbstd": (["--data=builtin:shapes16", "--batch=6", "--mbstd_group=4"], "not divisible by the minibatch-std"),
+        "p_range": (["--aug=fixed", "--p=1.5"], "--p must lie in [0, 1], got 1.5"),
+        "p_without_fixed": (["--p=0.5"], "--p can only be given with --aug=fixed (not --aug=ada)"),
+        "fixed_without_p": (["--aug=fixed"], "--aug=fixed requires --p"),
+        "augpipe": (["--augpipe=bgcx"], "unknown --augpipe 'bgcx'; expected one of blit, geom"),
+        "augpipe_noaug": (["--aug=noaug", "--augpipe=bgc"], "--augpipe cannot be given with --aug=noaug"),
+        "target": (["--target=1.2"], "--target must lie in [0, 1]"),
+        "freezed_negative": (["--freezed=-1"], "--freezed must be >= 0, got -1"),
+        # At 16 px, D's blocks b16 (fromrgb, conv0, conv1, skip) and b8 (conv0, conv1, skip).
+        "freezed_too_many": ([*TINY, "--freezed=8"], "--freezed=8: D has 7 layers that Freeze-D can freeze"),
     }[case]
     if case == "mixed_sizes":
         _write_png(str(data / "a.png"), 8)

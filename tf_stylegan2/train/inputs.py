@@ -7,7 +7,9 @@ resumed run, or the same run on another number of devices, draws the same number
   latents of the three generator-driven phases, their style-mixing latents, the labels of random
   dataset images for a conditional generator, and the path-length noise;
 * per minibatch (keyed by ``batch_idx``): the style-mixing cutoff, one per phase as in
-  stylegan2-ada, and the synthesis noise (also keyed by the replica).
+  stylegan2-ada, and the synthesis noise (also keyed by the replica);
+* per image D sees (keyed by the sample's position and what the image is in which phase): the
+  augmentation's parameters (:func:`augment_seeds`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ PHASE_INDEX = {phase: i for i, phase in enumerate(GEN_PHASES)}
 
 _STREAMS = 16  # stateless seeds are [seed * _STREAMS + stream, counter]
 _Z, _MIX_Z, _GEN_C, _PL_NOISE, _CUTOFF, _SYNTH_NOISE = 0, 1, 2, 3, 4, 8  # cutoff, noise: + PHASE_INDEX
+_AUGMENT = 12
+# The images D judges, each augmented with its own draws.
+AUGMENTED = (("Gmain", "fake"), ("Dmain", "fake"), ("Dmain", "real"), ("Dreg", "real"))
 
 
 def _seed(seed: tf.Tensor, stream: int, counter: tf.Tensor) -> tf.Tensor:
@@ -54,6 +59,15 @@ def path_length_noise(seed: tf.Tensor, positions: tf.Tensor, shape) -> tf.Tensor
         fn_output_signature=tf.float32,
     )
     return noise / float(shape[0] * shape[1]) ** 0.5
+
+
+def augment_seeds(seed: tf.Tensor, positions: tf.Tensor, phase: str, kind: str) -> tf.Tensor:
+    """int64 ``[N, 2]`` stateless seeds of the augmentation of the ``kind`` ('real' or 'fake') images
+    of ``phase``, one per sample position: the same image is augmented alike on any replica count."""
+    which = AUGMENTED.index((phase, kind))
+    positions = tf.cast(positions, tf.int64)
+    stream = tf.fill(tf.shape(positions), tf.cast(seed, tf.int64) * _STREAMS + _AUGMENT)
+    return tf.stack([stream, positions * len(AUGMENTED) + which], axis=1)
 
 
 def mixing_cutoff(seed: tf.Tensor, batch_idx: tf.Tensor, phase: str, num_ws: int, prob: float) -> tf.Tensor:

@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_stylegan2 import checkpoint
-from tf_stylegan2.config import StyleGAN2Config
+from tf_stylegan2.config import DiscriminatorConfig, GeneratorConfig, StyleGAN2Config
 from tf_stylegan2.data import ImageDataset, dataset_grid, grid_indices, open_dataset
 from tf_stylegan2.fileio import (Interrupted, UserError, WriteError, append_line, atomic_path, error_number, write_error,
                                  write_text)
@@ -34,11 +34,13 @@ from tf_stylegan2.precision import policy_name
 from tf_stylegan2.progress import format_duration
 from tf_stylegan2.sampling import render, z_from_seeds
 from tf_stylegan2.train.inputs import distributed_samples
+from tf_stylegan2.train import transfer
 from tf_stylegan2.train.options import TrainOptions, merge_for_resume, resolve_config, run_description
-from tf_stylegan2.train.state import TrainState, create_state, set_learning_rates
+from tf_stylegan2.train.state import AUGMENT_GROUP, TrainState, create_state, set_learning_rates
 from tf_stylegan2.train.step import Trainer
 
 GRID_COLS, GRID_ROWS = 8, 8
+PRETRAINED = "pretrained"  # training_options.json: the networks a fine-tuning run started from
 
 
 class TrainingDiverged(UserError):
@@ -90,7 +92,9 @@ def _resume_point(path: str) -> Tuple[str, Optional[str]]:
         if not os.path.isdir(path):
             raise UserError(f"no such checkpoint: {path}")
         return os.path.dirname(os.path.dirname(path)), path
-    return path, checkpoint.latest(path) if os.path.isdir(path) else None
+    if not os.path.isdir(path):
+        raise UserError(f"--resume={path}: no such run directory or network file")
+    return path, checkpoint.latest(path)
 
 
 def _config_differences(stored: Dict[str, Any], new: Dict[str, Any], prefix: str = "") -> list:
@@ -108,27 +112,41 @@ def setup(
     options: TrainOptions,
     *,
     resume: Optional[str] = None,
+    resume_d: Optional[str] = None,
     given: Optional[Dict[str, Any]] = None,
     strategy: Optional[tf.distribute.Strategy] = None,
     log: Callable[[str], None] = print,
 ) -> Run:
     """Builds a new run from ``options``, or resumes the run at ``resume`` (its directory or one of
-    its checkpoints) with the explicitly ``given`` options changed (see ``merge_for_resume``).
+    its checkpoints) with the explicitly ``given`` options changed (see ``merge_for_resume``), or,
+    when ``resume`` is a file, builds a new run that fine-tunes the pretrained networks in it
+    (``train.transfer``; ``resume_d``: the discriminator that goes with a generator .keras file).
 
     Every check of the user's input happens here, before anything is written.
     """
     strategy = strategy or make_strategy()
     replicas = strategy.num_replicas_in_sync
     chief = is_chief(strategy)
-    run_dir, resumed_from, stored = None, None, None
-    if resume:
+    run_dir, resumed_from, stored, pretrained = None, None, None, None
+    if resume and transfer.is_pretrained(resume):
+        pretrained = transfer.read(resume, resume_d)
+    elif resume_d:
+        raise UserError("--resume_d needs --resume=<generator .keras file>")
+    elif resume:
         run_dir, resumed_from = _resume_point(resume)
         stored = checkpoint.read_run_options(run_dir)
         options = merge_for_resume(TrainOptions.from_dict(stored["options"]), given or {})
         if resumed_from is None:
             raise UserError(f"training run {run_dir} has no checkpoint to resume from yet")
     dataset = open_dataset(options.data)
-    config = resolve_config(options, dataset.info, replicas)
+    networks, started_from = None, (stored or {}).get(PRETRAINED)
+    if pretrained is not None:
+        transfer.check_fits(pretrained, dataset.info, options.cond)
+        networks, started_from = pretrained.configs, {"path": pretrained.path, **pretrained.record()}
+    elif started_from is not None:  # a fine-tuning run continues with its source's architecture
+        networks = (GeneratorConfig.from_dict(stored["config"]["G"]),
+                    DiscriminatorConfig.from_dict(stored["config"]["D"]))
+    config = resolve_config(options, dataset.info, replicas, networks)
     if stored is not None:
         new = {"G": config.G.to_dict(), "D": config.D.to_dict()}
         diff = _config_differences({k: stored["config"][k] for k in ("G", "D")}, new)
@@ -145,24 +163,41 @@ def setup(
     with strategy.scope():
         state = create_state(config, policy, options.seed, loss_scaling=policy == "mixed_float16")
         trainer = Trainer(state, config.train, strategy, jit=options.jit, loss_scaling=policy == "mixed_float16")
+    notes = []
     if resumed_from:
-        checkpoint.restore(state.variables(), resumed_from)
+        if checkpoint.restore(state.variables(), resumed_from, optional=[AUGMENT_GROUP]):
+            notes.append(f"its checkpoint holds no augmentation state: p starts at {config.train.augment_p:g}")
         set_learning_rates(state, config.train)
+    if pretrained is not None:
+        transfer.copy_into(state, pretrained)
 
     if chief and run_dir is None:
-        run_dir = checkpoint.new_run_dir(options.outdir, run_description(options, dataset.info, config))
+        desc = run_description(options, dataset.info, config, pretrained.path if pretrained else None)
+        run_dir = checkpoint.new_run_dir(options.outdir, desc)
     if chief:
         checkpoint.write_run_options(run_dir, {
             "options": options.to_dict(), "config": config.to_dict(), "dataset": dataclasses.asdict(dataset.info),
             "num_replicas": replicas, "policy": policy, "tensorflow": tf.__version__,
+            **({PRETRAINED: started_from} if started_from else {}),
         })
         write_text(os.path.join(run_dir, "flags.txt"), options.to_flagfile())
         log = _tee(log, os.path.join(run_dir, "log.txt"))
+    if pretrained is not None:
+        notes.append(f"fine-tuning {pretrained.path} ({pretrained.format})")
     log(f"{'Resuming ' + run_dir + ' from ' + resumed_from if resumed_from else 'Training in ' + str(run_dir)}: "
         f"{dataset.info.name} {dataset.info.resolution}px, {len(dataset)} images, cfg {options.cfg}, batch "
         f"{config.train.batch_size} on {replicas} replica(s), {policy}{', XLA' if options.jit else ''}; "
-        f"G {_count(state.G)} / D {_count(state.D)} parameters; TensorFlow {tf.__version__} on {platform.machine()}")
+        f"G {_count(state.G)} / D {_count(state.D)} parameters; TensorFlow {tf.__version__} on {platform.machine()}"
+        f"{_augmentation_note(config.train)}{''.join('; ' + n for n in notes)}")
     return Run(options, config, dataset, strategy, state, trainer, run_dir, chief, resumed_from, metrics, log)
+
+
+def _augmentation_note(t) -> str:
+    frozen = f"; Freeze-D {t.freeze_layers} layers" if t.freeze_layers else ""
+    if t.augment_pipe is None:
+        return "; no augmentation" + frozen
+    how = f"ADA (target {t.ada_target:g}, {t.ada_kimg:g} kimg per unit)" if t.ada_target is not None else "fixed"
+    return f"; augmentation {t.augment_pipe}, p {t.augment_p:g}, {how}{frozen}"
 
 
 def _count(model) -> str:
@@ -315,6 +350,8 @@ def train(run: Run) -> Dict[str, float]:
             "Progress/G_lr": _lr(state.G_opt), "Progress/D_lr": _lr(state.D_opt),
             **_memory(),
         })
+        if state.augment is not None:
+            record["Progress/augment"] = float(state.augment.p.numpy())  # stylegan2-ada's name for p
         log(_progress_line(cur_tick, cur_nimg, now - start_time, sec_per_kimg, eta, record))
         if done or cur_tick % opts.snap == 0:
             record.update(_snapshot(run, sample_grid, writer, cur_nimg, batch_data))  # Metrics/<result>
@@ -337,7 +374,8 @@ def _lr(opt) -> float:
 
 def _progress_line(tick: int, cur_nimg: int, elapsed: float, sec_per_kimg: float, eta: float,
                    record: Dict[str, float]) -> str:
-    losses = [("G", "Loss/G/loss"), ("D", "Loss/D/loss"), ("pl", "Loss/pl_length"), ("r1", "Loss/r1_penalty")]
+    losses = [("G", "Loss/G/loss"), ("D", "Loss/D/loss"), ("pl", "Loss/pl_length"), ("r1", "Loss/r1_penalty"),
+              ("augment", "Progress/augment"), ("rt", "Loss/signs/real")]
     parts = [
         f"tick {tick:<4d}", f"kimg {cur_nimg / 1000:<8.1f}", f"time {format_duration(elapsed):<8s}",
         f"sec/kimg {sec_per_kimg:<8.2f}", f"img/s {1000 / sec_per_kimg:<7.1f}", f"ETA {format_duration(eta):<8s}",

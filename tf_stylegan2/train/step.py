@@ -23,6 +23,11 @@ values); none of that can live inside an XLA cluster under a distribution strate
 
 Objectives are per-replica sums divided by the global batch, so gradients summed over replicas
 equal those of one device holding the whole batch.
+
+With discriminator augmentation (``train_config.augment_pipe``), every image D judges, in every phase, goes
+through the pipeline of :mod:`.augment` with its own draws (made with the other draws, outside the
+core); the phases that judge real images add the signs of D's logits to the adaptive p, which
+adjusts after the counters advance.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import tensorflow as tf
 
 from tf_stylegan2 import losses
 from tf_stylegan2.config import TrainingConfig
-from tf_stylegan2.train import inputs
+from tf_stylegan2.train import augment, inputs
 from tf_stylegan2.train.state import TrainState
 
 Stats = Dict[str, tf.Tensor]
@@ -76,7 +81,8 @@ class Trainer:
     ``iteration(batch)`` takes one distributed batch (``inputs.distributed_samples``) and returns
     the phases' statistics (global means, float32 scalars): ``Loss/G/loss``, ``Loss/G/reg``,
     ``Loss/pl_length``, ``Loss/D/loss``, ``Loss/D/reg``, ``Loss/r1_penalty``, ``Loss/scores/fake``,
-    ``Loss/scores/real``, ``Loss/pl_mean``.
+    ``Loss/scores/real``, ``Loss/signs/real`` (the mean sign of D's logits on real images, ADA's
+    r_t statistic), ``Loss/pl_mean``.
     """
 
     def __init__(self, state: TrainState, train_config: TrainingConfig, strategy: tf.distribute.Strategy, *,
@@ -90,13 +96,16 @@ class Trainer:
         total = tf.distribute.ReduceOp.SUM  # per-replica stats are already divided by the global batch
         self._reduce = lambda stats: {k: strategy.reduce(total, v, axis=None) for k, v in stats.items()}
         self.phases = phases(train_config)
+        self.pipeline = augment.pipeline(train_config.augment_pipe) if train_config.augment_pipe is not None else None
+        if (self.pipeline is None) != (state.augment is None):
+            raise ValueError("the state's augmentation probability and the config's pipeline go together")
         s = state
         w_avg = [s.G.mapping.w_avg] if s.G.mapping.w_avg is not None else []
         plan = {  # core, optimizer, variables, running averages the core moves (in its order)
             "Gmain": (self._g_main, s.G_opt, s.G.trainable_variables, w_avg),
             "Greg": (self._g_reg, s.G_opt, s.G.trainable_variables, w_avg + [s.pl_mean]),
-            "Dmain": (self._d_main, s.D_opt, s.D.trainable_variables, w_avg),
-            "Dreg": (self._d_reg, s.D_opt, s.D.trainable_variables, []),
+            "Dmain": (self._d_main, s.D_opt, s.D_trained, w_avg),
+            "Dreg": (self._d_reg, s.D_opt, s.D_trained, []),
         }
         self._run = {phase.name: self._distributed(phase, *plan[phase.name]) for phase in self.phases}
         self._ema = tf.function(self._ema_and_advance)
@@ -110,12 +119,16 @@ class Trainer:
         path-length noise. Drawn outside the XLA core, whose stateless random ops give other
         numbers than the CPU kernels for the same seed (the noise layers' own draws still differ)."""
         s, name = self.state, phase.name
+        draws = {}
+        if self.pipeline is not None:  # the augmentation of each image this phase shows D
+            shape = (s.D.img_resolution, s.D.img_resolution, s.D.img_channels)
+            for kind in (k for p, k in inputs.AUGMENTED if p == name):
+                seeds = inputs.augment_seeds(s.seed, batch["pos"], name, kind)
+                draws[f"augment_{kind}"] = augment.draw(self.pipeline, s.augment.p, seeds, shape)
         if name not in inputs.GEN_PHASES:
-            return {}
-        draws = {
-            "cutoff": inputs.mixing_cutoff(s.seed, s.batch_idx, name, s.G.num_ws, self.train_config.style_mixing_prob),
-            "noise_seed": inputs.synthesis_noise_seed(s.seed, s.batch_idx, name, replica),
-        }
+            return draws
+        draws["cutoff"] = inputs.mixing_cutoff(s.seed, s.batch_idx, name, s.G.num_ws, self.train_config.style_mixing_prob)
+        draws["noise_seed"] = inputs.synthesis_noise_seed(s.seed, s.batch_idx, name, replica)
         if name == "Greg":
             shape = [s.G.img_resolution, s.G.img_resolution, s.G.img_channels]
             draws["pl_noise"] = inputs.path_length_noise(s.seed, batch["pos"][: self._pl_count(batch)], shape)
@@ -129,6 +142,12 @@ class Trainer:
         return count
 
     # ---- per-phase cores: (batch, draws, gain) -> (objective, stats, moved averages) ----------
+
+    @staticmethod
+    def _augment(draws: Stats, kind: str) -> losses.Augment:
+        """What D's images of ``kind`` go through in this phase: the pipeline with their draws, or nothing."""
+        key = f"augment_{kind}"
+        return (lambda img: augment.apply(img, draws[key])) if key in draws else None
 
     def _mapped_ws(self, batch: Stats, draws: Stats, phase: str, count: Optional[int] = None):
         """The phase's generator latents mapped with style mixing: ``(ws, c, [moved w_avg])``, of the
@@ -144,7 +163,7 @@ class Trainer:
         G, D = self.state.G, self.state.D
         ws, c, moved = self._mapped_ws(batch, draws, "Gmain")
         img = G.synthesis(ws, noise_mode="random", noise_seed=draws["noise_seed"])
-        loss, logits = losses.generator_loss(D, img, c)
+        loss, logits = losses.generator_loss(D, img, c, self._augment(draws, "fake"))
         n = self.train_config.batch_size
         stats = {"Loss/G/loss": tf.reduce_sum(loss) / n, "Loss/scores/fake": tf.reduce_sum(logits) / n}
         return tf.reduce_sum(loss) / n * gain, stats, moved
@@ -166,17 +185,20 @@ class Trainer:
         G, D = self.state.G, self.state.D
         ws, c, moved = self._mapped_ws(batch, draws, "Dmain")
         img = tf.stop_gradient(G.synthesis(ws, noise_mode="random", noise_seed=draws["noise_seed"]))
-        fake_loss, _ = losses.discriminator_fake_loss(D, img, c)
-        real_loss, real_logits = losses.discriminator_real_loss(D, batch["img"], batch["c"])
+        fake_loss, _ = losses.discriminator_fake_loss(D, img, c, self._augment(draws, "fake"))
+        real_loss, real_logits = losses.discriminator_real_loss(D, batch["img"], batch["c"],
+                                                                self._augment(draws, "real"))
         n = self.train_config.batch_size
         total = tf.reduce_sum(fake_loss + real_loss) / n
-        stats = {"Loss/D/loss": total, "Loss/scores/real": tf.reduce_sum(real_logits) / n}
+        stats = {"Loss/D/loss": total, "Loss/scores/real": tf.reduce_sum(real_logits) / n,
+                 "Loss/signs/real": tf.reduce_sum(tf.sign(real_logits)) / n}
         return total * gain, stats, moved
 
     def _d_reg(self, batch: Stats, draws: Stats, gain: float):
-        penalty, _ = losses.r1_penalty(self.state.D, batch["img"], batch["c"])
+        penalty, logits = losses.r1_penalty(self.state.D, batch["img"], batch["c"], self._augment(draws, "real"))
         n, weight = self.train_config.batch_size, self.train_config.r1_gamma / 2
-        stats = {"Loss/r1_penalty": tf.reduce_sum(penalty) / n, "Loss/D/reg": tf.reduce_sum(penalty) * weight / n}
+        stats = {"Loss/r1_penalty": tf.reduce_sum(penalty) / n, "Loss/D/reg": tf.reduce_sum(penalty) * weight / n,
+                 "Loss/signs/real": tf.reduce_sum(tf.sign(logits)) / n}
         return tf.reduce_sum(penalty) * weight / n * gain, stats, []
 
     # ---- plumbing ---------------------------------------------------------------------------
@@ -206,9 +228,14 @@ class Trainer:
                 var.assign(value)
             return stats
 
+        ada, n = self.state.augment, self.train_config.batch_size
+
         @tf.function
         def run(batch: Stats) -> Stats:
-            return self._reduce(strategy.run(replica_fn, args=(batch,)))
+            stats = self._reduce(strategy.run(replica_fn, args=(batch,)))
+            if ada is not None and "Loss/signs/real" in stats:  # every real image D judged counts for r_t
+                ada.accumulate(stats["Loss/signs/real"] * n, n)
+            return stats
 
         return run
 
@@ -221,6 +248,8 @@ class Trainer:
             ema.assign(var)  # w_avg and the constant noise follow G (stylegan2-ada copies buffers)
         s.cur_nimg.assign_add(self.train_config.batch_size)
         s.batch_idx.assign_add(1)
+        if s.augment is not None:
+            s.augment.adjust(s.batch_idx)
 
     def _non_finite_logits(self, batch: Stats) -> tf.Tensor:
         G, D = self.state.G, self.state.D
