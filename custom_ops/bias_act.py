@@ -13,7 +13,7 @@ from typing import Callable, Dict, Optional
 import numpy as np
 import tensorflow as tf
 
-from custom_ops import loader
+from custom_ops import kernel_args, loader
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,11 +52,6 @@ ACTIVATIONS: Dict[str, Activation] = {
 }
 
 
-# The compiled kernel covers the piecewise-linear activations, whose derivative it reads from the
-# output; every activation StyleGAN2 uses is among them. The rest always run the reference.
-COMPILED_ACTIVATIONS = ("linear", "relu", "lrelu")
-
-
 def get_activation(name: str) -> Activation:
     """Looks up an activation by name, with an error that lists the valid names."""
     if name not in ACTIVATIONS:
@@ -84,7 +79,7 @@ def bias_act(
       alpha: shape parameter (the leaky slope of 'lrelu'); None = the activation's default.
       gain: output scale; None = the activation's default gain.
       clamp: clamp the output to ``[-clamp, clamp]``; None = no clamping.
-      impl: 'ref', 'custom' or None (``custom_ops.loader`` decides).
+      impl: 'ref', 'custom', 'cuda' or None (``custom_ops.loader`` decides).
 
     Returns:
       A tensor with the shape and dtype of ``x``.
@@ -101,8 +96,8 @@ def bias_act(
         b = tf.cast(b, x.dtype)
         if b.shape.rank != 1 or b.shape[0] != x.shape[axis]:
             raise ValueError(f"bias of shape {b.shape} does not match axis {axis} of x with shape {x.shape}")
-    compiled = act in COMPILED_ACTIVATIONS and gain > 0 and (act != "lrelu" or alpha > 0)
-    if compiled and loader.use_custom(impl):
+    # The kernels read lrelu's derivative from the sign of the output, which needs alpha >= 0.
+    if (act != "lrelu" or alpha >= 0) and loader.use_custom(impl, x.dtype, "bias_act"):
         return _bias_act_custom(x, b, axis % rank, act, alpha, gain, clamp)
     return _bias_act_ref(x, b, axis % rank, spec, alpha, gain, clamp)
 
@@ -126,21 +121,47 @@ def _bias_act_custom(x, b, axis, act, alpha, gain, clamp):
     return loader.library().style_gan2_bias_act(x, b, act=act, alpha=alpha, gain=gain, clamp=clamp, axis=axis)
 
 
-def _grad_attrs(op) -> dict:
-    return {k: op.get_attr(k) for k in ("act", "alpha", "gain", "clamp")}
+def _attrs(op) -> dict:
+    attrs = {k: op.get_attr(k) for k in ("act", "alpha", "gain", "clamp", "axis")}
+    attrs["act"] = tf.compat.as_str(attrs["act"])
+    return attrs
+
+
+def _bias_gradient(d, b, axis: int):
+    """The bias gradient: ``d`` summed over every axis but the bias axis (empty bias: empty)."""
+    if not b.shape[0]:
+        return tf.zeros_like(b)
+    return tf.reduce_sum(d, axis=[i for i in range(d.shape.rank) if i != axis])
 
 
 @tf.RegisterGradient("StyleGAN2BiasAct")
 def _bias_act_grad(op, dy):
     x, b = op.inputs
-    dx = loader.library().style_gan2_bias_act_grad(dy, op.outputs[0], **_grad_attrs(op))
-    axis = op.get_attr("axis") % x.shape.rank
-    db = tf.reduce_sum(dx, axis=[i for i in range(x.shape.rank) if i != axis]) if b.shape[0] else tf.zeros_like(b)
-    return dx, db
+    attrs = _attrs(op)
+    # The gradient op gets x and b where it reads them (swish) or must pass a second-order gradient
+    # back to them; the piecewise-linear activations need only the output.
+    if attrs["act"] not in kernel_args.SECOND_ORDER:
+        x = b = tf.zeros([0], x.dtype)
+    dx = loader.library().style_gan2_bias_act_grad(dy, x, b, op.outputs[0], **attrs)
+    return dx, _bias_gradient(dx, op.inputs[1], attrs["axis"])
 
 
 @tf.RegisterGradient("StyleGAN2BiasActGrad")
 def _bias_act_grad_grad(op, ddx):
-    # dx = dy * mask(y): linear in dy, and the mask is piecewise constant in y.
-    dy, y = op.inputs
-    return loader.library().style_gan2_bias_act_grad(ddx, y, **_grad_attrs(op)), tf.zeros_like(y)
+    """dx = dy * D(x + b) with D = act' * gain * clamp mask: linear in dy; in x + b through act''
+    (mode 2 of the kernel). The output y is an input only to read D from: no gradient flows to it."""
+    dy, x, b, y = op.inputs
+    attrs = _attrs(op)
+    lib = loader.library()
+    d_dy = lib.style_gan2_bias_act_grad(ddx, x, b, y, **attrs)
+    if attrs["act"] not in kernel_args.SECOND_ORDER:
+        return d_dy, None, None, None
+    d_x = lib.style_gan2_bias_act_grad_grad(ddx, dy, x, b, y, **attrs)
+    return d_dy, d_x, _bias_gradient(d_x, b, attrs["axis"]), None
+
+
+@tf.RegisterGradient("StyleGAN2BiasActGradGrad")
+def _bias_act_third_order(op, _):
+    raise NotImplementedError(
+        f"bias_act '{tf.compat.as_str(op.get_attr('act'))}': the compiled kernels stop at second-order gradients "
+        "(as NVIDIA's do); use impl='ref' (or TF_STYLEGAN2_OPS=ref) for higher orders")

@@ -20,7 +20,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 import numpy as np
 import tensorflow as tf
 
-from custom_ops import loader
+from custom_ops import kernel_args, loader
 
 FilterLike = Union[None, float, Sequence[float], Sequence[Sequence[float]], np.ndarray]
 Scaling = Union[int, Sequence[int]]
@@ -196,7 +196,7 @@ def upfirdn2d(
       padding: padding of the upsampled image, int, ``[x, y]`` or ``[x0, x1, y0, y1]``; negative crops.
       flip_filter: False = convolution, True = correlation.
       gain: overall scaling of the signal magnitude.
-      impl: 'ref', 'custom' or None (``custom_ops.loader`` decides).
+      impl: 'ref', 'custom', 'cuda' or None (``custom_ops.loader`` decides).
 
     Returns:
       ``[N, (H*up_y + py0 + py1 - fh) // down_y + 1, (W*up_x + px0 + px1 - fw) // down_x + 1, C]``.
@@ -215,11 +215,30 @@ def upfirdn2d(
         raise ValueError(
             f"upfirdn2d: input {in_h}x{in_w} with up={up}, padding={padding} and a {fh}x{fw} filter leaves no output"
         )
-    if loader.use_custom(impl):
-        # The kernel takes 2-D filters; a separable one becomes its outer product (same gain).
-        f2d = f if f.ndim == 2 else np.outer(f, f)
-        return _upfirdn2d_custom(x, f2d, up, down, padding, flip_filter, gain)
+    if loader.use_custom(impl, x.dtype, "upfirdn2d") and _fits_kernel(x, f, up, down, padding):
+        return _upfirdn2d_custom(x, f, up, down, padding, flip_filter, gain)
     return _upfirdn2d_ref(x, f, up, down, padding, flip_filter, gain)
+
+
+def _kernel_args(x_shape, f_shape, up, down, padding, flip_filter, gain) -> kernel_args.Upfirdn2dArgs:
+    (upx, upy), (downx, downy), (px0, px1, py0, py1) = up, down, padding
+    return kernel_args.Upfirdn2dArgs(int(x_shape[1]), int(x_shape[2]), int(f_shape[0]), int(f_shape[1]), upx, upy,
+                                     downx, downy, px0, px1, py0, py1, bool(flip_filter), float(gain))
+
+
+def _fits_kernel(x: tf.Tensor, f: np.ndarray, up, down, padding) -> bool:
+    """Whether the kernels can index this call (int32); if not, one warning and the reference op."""
+    f2d = f.shape if f.ndim == 2 else (f.shape[0], f.shape[0])
+    problem = _kernel_args(x.shape, f2d, up, down, padding, False, 1.0).exceeds_kernel(x.shape[0], x.shape[3])
+    if problem:
+        loader.warn_once(f"upfirdn2d-size:{problem}", f"tf-stylegan2: upfirdn2d {problem}; using the reference op")
+    return not problem
+
+
+def _upfirdn2d_kernel(x: tf.Tensor, f: tf.Tensor, a: kernel_args.Upfirdn2dArgs) -> tf.Tensor:
+    return loader.library().style_gan2_upfirdn2d(
+        x, f, upx=a.upx, upy=a.upy, downx=a.downx, downy=a.downy, padx0=a.padx0, padx1=a.padx1,
+        pady0=a.pady0, pady1=a.pady1, flip_filter=a.flip, gain=a.gain)
 
 
 def _upfirdn2d_custom(
@@ -231,31 +250,30 @@ def _upfirdn2d_custom(
     flip_filter: bool,
     gain: float,
 ) -> tf.Tensor:
-    """Compiled kernel (gradient registered below)."""
-    (upx, upy), (downx, downy) = up, down
-    px0, px1, py0, py1 = padding
-    return loader.library().style_gan2_upfirdn2d(
-        x, tf.constant(f, tf.float32), upx=upx, upy=upy, downx=downx, downy=downy,
-        padx0=px0, padx1=px1, pady0=py0, pady1=py1, flip_filter=flip_filter, gain=gain,
-    )
+    """Compiled kernel (gradient registered below). A separable filter runs as two passes, one per
+    axis with the square root of the gain each, as in NVIDIA's CUDA path."""
+    if f.ndim == 2:
+        a = _kernel_args(x.shape, f.shape, up, down, padding, flip_filter, gain)
+        return _upfirdn2d_kernel(x, tf.constant(f), a)
+    (upx, upy), (downx, downy), (px0, px1, py0, py1) = up, down, padding
+    row, column = f[np.newaxis, :], f[:, np.newaxis]
+    g = float(np.sqrt(gain))
+    x = _upfirdn2d_kernel(x, tf.constant(row), _kernel_args(x.shape, row.shape, (upx, 1), (downx, 1),
+                                                             (px0, px1, 0, 0), flip_filter, g))
+    return _upfirdn2d_kernel(x, tf.constant(column), _kernel_args(x.shape, column.shape, (1, upy), (1, downy),
+                                                                   (0, 0, py0, py1), flip_filter, g))
 
 
 @tf.RegisterGradient("StyleGAN2Upfirdn2d")
 def _upfirdn2d_grad(op, dy):
-    """upfirdn2d is linear and its adjoint is again an upfirdn2d: up and down swapped, the filter
-    flipped, and the padding chosen to invert the footprint. Gradients of any order reuse the kernel."""
+    """upfirdn2d is linear and its adjoint is again an upfirdn2d (``Upfirdn2dArgs.adjoint``), so
+    gradients of any order reuse the kernel, on the device the op runs on."""
     x, f = op.inputs
-    a = {k: op.get_attr(k) for k in ("upx", "upy", "downx", "downy", "padx0", "pady0", "flip_filter", "gain")}
-    fh, fw = int(f.shape[0]), int(f.shape[1])
-    in_h, in_w = int(x.shape[1]), int(x.shape[2])
-    out_h, out_w = int(op.outputs[0].shape[1]), int(op.outputs[0].shape[2])
-    dx = loader.library().style_gan2_upfirdn2d(
-        dy, f, upx=a["downx"], upy=a["downy"], downx=a["upx"], downy=a["upy"],
-        padx0=fw - a["padx0"] - 1, padx1=in_w * a["upx"] - out_w * a["downx"] + a["padx0"] - a["upx"] + 1,
-        pady0=fh - a["pady0"] - 1, pady1=in_h * a["upy"] - out_h * a["downy"] + a["pady0"] - a["upy"] + 1,
-        flip_filter=not a["flip_filter"], gain=a["gain"],
-    )
-    return dx, None
+    up = (op.get_attr("upx"), op.get_attr("upy"))
+    down = (op.get_attr("downx"), op.get_attr("downy"))
+    padding = tuple(op.get_attr(k) for k in ("padx0", "padx1", "pady0", "pady1"))
+    a = _kernel_args(x.shape, f.shape, up, down, padding, op.get_attr("flip_filter"), op.get_attr("gain"))
+    return _upfirdn2d_kernel(dy, f, a.adjoint()), None
 
 
 def filter2d(

@@ -3,6 +3,7 @@
   python -m runners.benchmark --what=generator --resolutions=64,256 --batch=8
   python -m runners.benchmark --what=training --resolutions=32,64 --policies=fp32,mixed --jit=false,true \\
       --ops=ref,custom
+  python -m runners.benchmark --what=generator,training --ops=ref,cuda     # GPU: the CUDA kernels
 
 ``--policies`` takes Keras dtype policies or the training precisions 'fp32' and 'mixed'
 (float16 on a GPU, bfloat16 otherwise). Training runs ``--preset`` with the global ``--train_batch``
@@ -31,7 +32,8 @@ flags.DEFINE_integer("iters", 5, "Timed units per case, median reported: generat
 flags.DEFINE_integer("train_batch", 32, "Training: global batch size.")
 flags.DEFINE_string("preset", "small", "Training: configuration preset (tf_stylegan2.config.PRESETS).")
 flags.DEFINE_list("jit", ["false", "true"], "Training: XLA settings to compare (booleans, as absl spells them).")
-flags.DEFINE_list("ops", ["ref", "custom"], f"Training: ops implementations to compare ({', '.join(IMPLS)}).")
+flags.DEFINE_list("ops", ["ref", "custom"],
+                  f"Ops implementations to compare ({', '.join(IMPLS)}; cuda: the GPU kernels).")
 FLAGS = flags.FLAGS
 
 
@@ -58,7 +60,7 @@ def main() -> None:
 
     from tf_stylegan2 import benchmark
 
-    generator_cases = benchmark.generator_cases(resolutions, FLAGS.batch, FLAGS.policies)
+    generator_cases = benchmark.generator_cases(resolutions, FLAGS.batch, FLAGS.policies, FLAGS.ops)
     training_cases = []
     if "training" in FLAGS.what:
         training_cases = benchmark.training_cases(resolutions, FLAGS.train_batch, FLAGS.policies, jits, FLAGS.ops,
@@ -66,12 +68,12 @@ def main() -> None:
     print(f"TensorFlow {tf.__version__}, {platform.processor() or platform.machine()}, "
           f"{len(tf.config.list_physical_devices('GPU'))} GPU(s)")
     if "generator" in FLAGS.what:
-        print("| resolution | batch | policy | fused_modconv | XLA | G forward img/s |")
-        print("|---|---|---|---|---|---|")
+        print("| resolution | batch | policy | fused_modconv | XLA | ops | G forward img/s |")
+        print("|---|---|---|---|---|---|---|")
         for case in generator_cases:
             ips = benchmark.generator_images_per_second(case, FLAGS.iters)
-            print(f"| {case.resolution} | {case.batch} | {case.policy} | {case.fused_modconv} | {case.jit} | {ips:.1f} |",
-                  flush=True)
+            print(f"| {case.resolution} | {case.batch} | {case.policy} | {case.fused_modconv} | {case.jit} | "
+                  f"{case.ops} | {ips:.1f} |", flush=True)
     if "training" in FLAGS.what:
         if "generator" in FLAGS.what:
             print()

@@ -11,7 +11,7 @@ import dataclasses
 import math
 import os
 import time
-from typing import Callable, Iterator, List, Optional, Tuple
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 import keras
 import tensorflow as tf
@@ -42,16 +42,18 @@ class GeneratorCase:
     jit: bool
     channel_base: int = 16384
     preset: str = "stylegan2"
+    ops: str = "auto"  # custom_ops.loader.IMPLS
 
 
 def generator_images_per_second(case: GeneratorCase, iters: int = 5) -> float:
     """G forward throughput (mapping + synthesis, constant noise) for one case."""
     keras.utils.set_random_seed(0)
     cfg = dataclasses.replace(resolve(case.preset, case.resolution).G, channel_base=case.channel_base)
-    G = Generator(cfg, dtype=case.policy)
-    z = tf.random.normal([case.batch, cfg.z_dim])
-    run = tf.function(lambda z: G(z, noise_mode="const", fused_modconv=case.fused_modconv), jit_compile=case.jit)
-    return case.batch / seconds_per_call(lambda: run(z).numpy(), iters=iters)
+    with _ops(case.ops):
+        G = Generator(cfg, dtype=case.policy)
+        z = tf.random.normal([case.batch, cfg.z_dim])
+        run = tf.function(lambda z: G(z, noise_mode="const", fused_modconv=case.fused_modconv), jit_compile=case.jit)
+        return case.batch / seconds_per_call(lambda: run(z).numpy(), iters=iters)
 
 
 def keras_policy(name: str) -> str:
@@ -60,24 +62,35 @@ def keras_policy(name: str) -> str:
     return policy_name(name) if name in PRECISIONS else name
 
 
-def generator_cases(resolutions: List[int], batch: int, policies: List[str]) -> List[GeneratorCase]:
+def generator_cases(resolutions: List[int], batch: int, policies: List[str],
+                    ops: Sequence[str] = ("auto",)) -> List[GeneratorCase]:
+    """The grid of G forward cases, without XLA with the compiled kernels (XLA runs the reference
+    ops whatever is asked, so those rows would repeat the ref rows)."""
+    for impl in ops:
+        _check_ops(impl)
     return [
-        GeneratorCase(res, batch, keras_policy(policy), fused, jit)
+        GeneratorCase(res, batch, keras_policy(policy), fused, jit, ops=impl)
         for res in resolutions
         for policy in policies
         for fused in (False, True)
         for jit in (False, True)
+        for impl in ops
+        if not (jit and impl in COMPILED)
     ]
 
 
 # ---- training ---------------------------------------------------------------------------------
+
+COMPILED = ("custom", "cuda")  # the ops implementations that insist on the compiled kernels
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainingCase:
     """One training configuration: a preset at ``resolution`` with the global ``batch``.
 
     ``ops`` selects the upfirdn2d / bias_act implementation (``custom_ops.loader``): 'ref' (stock
-    TF ops), 'custom' (the compiled CPU kernels, which XLA cannot compile) or 'auto'. The width
+    TF ops), 'custom' (the compiled kernels, which XLA cannot compile), 'cuda' (the compiled GPU
+    kernels; needs a GPU) or 'auto'. The width
     overrides (None: the preset's) exist to make tiny cases for tests. ``dataset`` defaults to the
     builtin shapes dataset of that resolution (16, 32 or 64 px).
     """
@@ -125,8 +138,11 @@ def _check_ops(impl: str) -> None:
 
     if impl not in loader.IMPLS:
         raise ValueError(f"unknown ops implementation {impl!r}; expected one of {list(loader.IMPLS)}")
-    if impl == "custom" and loader.library() is None:
-        raise ValueError(f"ops=custom needs the compiled kernels (python -m custom_ops.build): {loader.load_error()}")
+    if impl in COMPILED:
+        try:
+            loader.use_custom(impl)
+        except RuntimeError as e:  # no library, a stale one, no GPU kernels or no GPU (ops=cuda)
+            raise ValueError(f"ops={impl}: {e}") from None
 
 
 @contextlib.contextmanager
@@ -168,8 +184,8 @@ def training_speed(case: TrainingCase, iters: int = 3, strategy: Optional[tf.dis
 
     if iters < 1:
         raise ValueError(f"iters must be >= 1, got {iters}")
-    if case.jit and case.ops == "custom":
-        raise ValueError("ops=custom cannot run under XLA (jit): XLA cannot compile the compiled kernels")
+    if case.jit and case.ops in COMPILED:
+        raise ValueError(f"ops={case.ops} cannot run under XLA (jit): XLA cannot compile the compiled kernels")
     keras.backend.clear_session()
     strategy = strategy or make_strategy()
     replicas = strategy.num_replicas_in_sync
@@ -222,7 +238,7 @@ def training_cases(resolutions: List[int], batch: int, policies: List[str], jits
     """The grid of cases, without XLA with the compiled kernels (XLA cannot compile them).
 
     Bad input fails here, before anything runs: an unknown preset or ops implementation, a
-    resolution without a builtin shapes dataset, ops 'custom' without a usable compiled library.
+    resolution without a builtin shapes dataset, ops 'custom' or 'cuda' without usable kernels.
     """
     from tf_stylegan2.datasets import BUILTIN
 
@@ -240,5 +256,5 @@ def training_cases(resolutions: List[int], batch: int, policies: List[str], jits
         for policy in policies
         for jit in jits
         for impl in ops
-        if not (jit and impl == "custom")
+        if not (jit and impl in COMPILED)
     ]

@@ -18,14 +18,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Dict, Optional
+from typing import Any, Dict, Optional
 
 from tf_stylegan2.fileio import UserError, atomic_path
 from tf_stylegan2.official import ada_pytorch, safe_unpickle, tf1
 from tf_stylegan2.official.safe_unpickle import TorchFile, UnsafePickleError, load_torch
 from tf_stylegan2.official.state import NetworkState
 
-__all__ = ["OfficialNetworks", "NetworkState", "TorchFile", "UnsafePickleError", "convert", "load_torch", "read"]
+__all__ = ["OfficialNetworks", "NetworkState", "TorchFile", "UnsafePickleError", "convert", "load_torch", "read",
+           "read_data"]
 
 
 @dataclasses.dataclass
@@ -47,15 +48,19 @@ def read(path: str) -> OfficialNetworks:
         if not head.startswith(b"\x80"):
             raise UserError(f"{path} is not a network pickle (no pickle protocol header)")
         f.seek(0)
-        data = safe_unpickle.load(f, path)
+        return read_data(safe_unpickle.load(f, path), path)
+
+
+def read_data(data: Any, what: str = "the pickle") -> OfficialNetworks:
+    """The networks in an unpickled official pickle (what :func:`read` does after unpickling)."""
     if tf1.is_tf1_pickle(data):
         return OfficialNetworks(tf1.FORMAT, tf1.read_tf1(data))
     if ada_pytorch.is_ada_pickle(data):
         return OfficialNetworks(ada_pytorch.FORMAT, ada_pytorch.read_ada(data))
     if isinstance(data, int) and data == safe_unpickle.TORCH_LEGACY_MAGIC:
-        raise UserError(f"{path} is a torch.save file, not a network pickle")
+        raise UserError(f"{what} is a torch.save file, not a network pickle")
     raise UserError(
-        f"{path} holds a {type(data).__name__}, not NVIDIA networks: expected a StyleGAN2 TF1 pickle "
+        f"{what} holds a {type(data).__name__}, not NVIDIA networks: expected a StyleGAN2 TF1 pickle "
         "(a tuple G, D, Gs) or a stylegan2-ada-pytorch pickle (a dict with G, D, G_ema)"
     )
 

@@ -6,17 +6,19 @@ restricted unpickler returns as :class:`PersistentObject` (class name + module s
 run). The configuration comes from the constructor arguments each object records
 (``_init_kwargs``), checked option by option against what our networks implement; the weights are
 the modules' parameters and persistent buffers, already in the interchange layout of
-:mod:`tf_stylegan2.official.state`.
+:mod:`tf_stylegan2.official.state`, which checks every option's type and range
+(:func:`.options.checked_config`) and every tensor's shape before anything is built.
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable
+from typing import Any, Dict, Iterable, Tuple
 
 import numpy as np
 
 from tf_stylegan2.config import DiscriminatorConfig, GeneratorConfig, MappingConfig
 from tf_stylegan2.fileio import UserError
+from tf_stylegan2.official import options
 from tf_stylegan2.official.safe_unpickle import PersistentObject
 from tf_stylegan2.official.state import NetworkState
 
@@ -33,6 +35,8 @@ _D_MAPPING = dict(num_layers=8, embed_features=None, layer_features=None, activa
 _D_EPILOGUE = dict(mbstd_group_size=4, mbstd_num_channels=1, activation="lrelu")
 # Options that change memory layout or training only, not what the network computes.
 _NO_EFFECT = {"fp16_channels_last", "freeze_layers"}
+# More modules than any network has (config F: ~400); bounds the walk of a crafted module graph.
+_MAX_MODULES = 100_000
 
 
 def is_ada_pickle(data: Any) -> bool:
@@ -54,7 +58,8 @@ def read_ada(data: Dict[str, Any]) -> Dict[str, NetworkState]:
         if "class SynthesisInput" in obj.module_src:
             raise UserError(f"'{key}' is a StyleGAN3 network; only StyleGAN2 networks can be imported")
         if obj.class_name != expected:
-            raise UserError(f"'{key}' is a {obj.class_name}, expected stylegan2-ada-pytorch's {expected}")
+            shown = " ".join(obj.class_name[:80].split())
+            raise UserError(f"'{key}' is a {shown}, expected stylegan2-ada-pytorch's {expected}")
         if obj.state.get("_init_args"):
             raise UserError(f"'{key}' was constructed with positional arguments; expected keyword arguments only")
         kwargs = obj.state.get("_init_kwargs")
@@ -65,44 +70,52 @@ def read_ada(data: Dict[str, Any]) -> Dict[str, NetworkState]:
     return networks
 
 
-def module_tensors(obj: PersistentObject, what: str, prefix: str = "") -> Dict[str, np.ndarray]:
+def module_tensors(root: PersistentObject, what: str) -> Dict[str, np.ndarray]:
     """Parameters and persistent buffers of a module tree, named as in ``state_dict()``."""
-    state = obj.state
     tensors: Dict[str, np.ndarray] = {}
-    non_persistent = state.get("_non_persistent_buffers_set") or set()
-    for group in ("_parameters", "_buffers"):
-        entries = state.get(group)
-        if not isinstance(entries, dict):
-            raise UserError(f"{what}: module '{prefix or obj.class_name}' has no {group} (not a torch module)")
-        for name, value in entries.items():
-            if value is None or (group == "_buffers" and name in non_persistent):
-                continue
-            if not isinstance(value, np.ndarray):
-                raise UserError(f"{what}: '{prefix}{name}' is a {type(value).__name__}, not a tensor")
-            tensors[prefix + name] = value
-    modules = state.get("_modules")
-    if not isinstance(modules, dict):
-        raise UserError(f"{what}: module '{prefix or obj.class_name}' has no _modules (not a torch module)")
-    for name, child in modules.items():
-        if child is None:
-            continue
-        if not isinstance(child, PersistentObject):
-            raise UserError(f"{what}: submodule '{prefix}{name}' is not a stylegan2-ada-pytorch module")
-        tensors.update(module_tensors(child, what, f"{prefix}{name}."))
+    visited = [0]
+
+    def walk(obj: PersistentObject, prefix: str, path: Tuple[int, ...]) -> None:
+        here = prefix[:-1] or obj.class_name[:80]
+        visited[0] += 1
+        if id(obj) in path or visited[0] > _MAX_MODULES:
+            raise UserError(f"{what}: module {here!r} contains itself, or the tree has more than {_MAX_MODULES} "
+                            "modules (a crafted file)")
+        state = obj.state
+        non_persistent = state.get("_non_persistent_buffers_set") or set()
+        if not isinstance(non_persistent, (set, frozenset, list, tuple)):
+            raise UserError(f"{what}: module {here!r} has a malformed _non_persistent_buffers_set")
+        for group in ("_parameters", "_buffers", "_modules"):
+            entries = state.get(group)
+            if not isinstance(entries, dict) or not all(isinstance(name, str) for name in entries):
+                raise UserError(f"{what}: module {here!r} has no {group} by name (not a torch module)")
+            for name, value in entries.items():
+                if value is None or (group == "_buffers" and name in non_persistent):
+                    continue
+                if group == "_modules":
+                    if not isinstance(value, PersistentObject):
+                        raise UserError(f"{what}: submodule {prefix + name!r} is not a stylegan2-ada-pytorch module")
+                    walk(value, f"{prefix}{name}.", path + (id(obj),))
+                elif not isinstance(value, np.ndarray):
+                    raise UserError(f"{what}: {prefix + name!r} is a {type(value).__name__}, not a tensor")
+                else:
+                    tensors[prefix + name] = value
+
+    walk(root, "", ())
     return tensors
 
 
 def _options(given: Any, defaults: Dict[str, Any], what: str, required: Iterable[str] = ()) -> Dict[str, Any]:
     """Merges ``given`` over ``defaults``; unknown options (other than no-effect ones) are an error."""
     given = {} if given is None else given
-    if not isinstance(given, dict):
-        raise UserError(f"{what} must be a dict, got {type(given).__name__}")
+    if not isinstance(given, dict) or not all(isinstance(k, str) for k in given):
+        raise UserError(f"{what} must be a dict of options by name, got {type(given).__name__}")
     for name in required:
         if name not in given:
             raise UserError(f"{what} lacks '{name}'")
     unknown = sorted(set(given) - set(defaults) - set(required) - _NO_EFFECT)
     if unknown:
-        raise UserError(f"{what}: option '{unknown[0]}' is not supported by this importer")
+        raise UserError(f"{what}: option {unknown[0]!r} is not supported by this importer")
     return {**defaults, **{k: v for k, v in given.items() if k not in _NO_EFFECT}}
 
 
@@ -114,7 +127,7 @@ def _generator_config(kwargs: Dict[str, Any], what: str) -> GeneratorConfig:
     m = _options(top["mapping_kwargs"], _G_MAPPING, f"{what} mapping_kwargs")
     s = _options(top["synthesis_kwargs"], _G_SYNTHESIS, f"{what} synthesis_kwargs")
     if s["kernel_size"] != 3:
-        raise UserError(f"{what}: synthesis kernel_size={s['kernel_size']} is not supported (only 3)")
+        raise UserError(f"{what}: synthesis kernel_size={options.shown(s['kernel_size'])} is not supported (only 3)")
     return GeneratorConfig(
         img_resolution=top["img_resolution"], img_channels=top["img_channels"], z_dim=top["z_dim"],
         c_dim=top["c_dim"], w_dim=top["w_dim"], channel_base=s["channel_base"], channel_max=s["channel_max"],
@@ -133,7 +146,8 @@ def _discriminator_config(kwargs: Dict[str, Any], what: str) -> DiscriminatorCon
     m = _options(top["mapping_kwargs"], _D_MAPPING, f"{what} mapping_kwargs")
     e = _options(top["epilogue_kwargs"], _D_EPILOGUE, f"{what} epilogue_kwargs")
     if b["activation"] != e["activation"]:
-        raise UserError(f"{what}: different block ({b['activation']}) and epilogue ({e['activation']}) activations "
+        raise UserError(f"{what}: different block ({options.shown(b['activation'])}) and epilogue "
+                        f"({options.shown(e['activation'])}) activations "
                         "are not supported")
     return DiscriminatorConfig(
         img_resolution=top["img_resolution"], img_channels=top["img_channels"], c_dim=top["c_dim"],
@@ -146,7 +160,4 @@ def _discriminator_config(kwargs: Dict[str, Any], what: str) -> DiscriminatorCon
 
 
 def _filter(f: Any, what: str) -> tuple:
-    taps = np.asarray(f, dtype=np.float64)
-    if taps.ndim != 1 or taps.size == 0:
-        raise UserError(f"{what}: resample_filter must be a list of taps, got {f!r}")
-    return tuple(float(t) for t in taps)
+    return options.taps(f, "resample_filter", what)

@@ -19,10 +19,12 @@ How TF1's variables differ from the interchange layout (stylegan2-ada-pytorch's)
 * channels: TF1 has ``min(fmap_base / 2**(log2(r) - 1), fmap_max)`` channels at resolution r, i.e.
   ``channel_base = 2 * fmap_base``; other channel rules (``fmap_decay``, ``fmap_min``) are refused.
 
-Refused with a clear error: conditional networks (TF1 concatenates an unnormalised, bias-free
-label embedding to z and normalises the two together, and its discriminator multiplies the output
-by the label without a mapping network; neither has an equivalent here), the progressive-growing
-and StyleGAN1 networks (configs A-D), un-normalised latents, and unknown options.
+Every option is checked for its type and range before it is used (:mod:`.options`), every
+variable for its rank before it is transposed. Refused with a clear error: conditional networks
+(TF1 concatenates an unnormalised, bias-free label embedding to z and normalises the two together,
+and its discriminator multiplies the output by the label without a mapping network; neither has
+an equivalent here), the progressive-growing and StyleGAN1 networks (configs A-D), un-normalised
+latents, and unknown options.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import numpy as np
 from layers.rules import check_architecture, check_resolution, resolution_log2
 from tf_stylegan2.config import DiscriminatorConfig, GeneratorConfig, MappingConfig
 from tf_stylegan2.fileio import UserError
+from tf_stylegan2.official import options
 from tf_stylegan2.official.safe_unpickle import TFNetwork
 from tf_stylegan2.official.state import NetworkState
 
@@ -48,6 +51,21 @@ _G_MAIN = dict(dlatent_avg_beta=0.995, mapping_func="G_mapping", synthesis_func=
 _D = dict(resolution=1024, num_channels=3, label_size=0, fmap_base=16 << 10, fmap_decay=1.0, fmap_min=1, fmap_max=512,
           architecture="resnet", nonlinearity="lrelu", mbstd_group_size=4, mbstd_num_features=1,
           resample_kernel=[1, 3, 3, 1])
+# What each option must be (TF1 names); the importer computes with them only after these checks.
+_width = lambda minimum=1: lambda v, n, w: options.integer(v, n, w, minimum)  # noqa: E731
+_act = lambda v, n, w: options.choice(v, n, w, options.ACTIVATIONS)  # noqa: E731
+_CHECKS = dict(
+    latent_size=_width(), label_size=_width(0), dlatent_size=_width(), mapping_fmaps=_width(),
+    mapping_layers=lambda v, n, w: options.integer(v, n, w, 1, options.MAX_LAYERS),
+    mapping_lrmul=lambda v, n, w: options.real(v, n, w, 0.0, open_minimum=True),
+    mapping_nonlinearity=_act, nonlinearity=_act, normalize_latents=options.flag,
+    resolution=options.resolution, num_channels=_width(),
+    # fmap_base enters TF1's arithmetic as a float; the decay as an exponent per stage.
+    fmap_base=lambda v, n, w: options.integer(v, n, w, 1, options.MAX_WIDTH * options.MAX_RESOLUTION, allow_float=True),
+    fmap_decay=lambda v, n, w: options.real(v, n, w, 0.0, 16.0), fmap_min=_width(0), fmap_max=_width(),
+    resample_kernel=options.taps, mbstd_group_size=_width(0), mbstd_num_features=_width(0),
+    dlatent_avg_beta=lambda v, n, w: options.optional_real(v, n, w, minimum=0.0, maximum=1.0),
+)
 # Run-time options (truncation, noise, evaluation mode, implementation, dtype): they do not change
 # the weights' meaning and are chosen per call in our API.
 _RUN_TIME = {"truncation_psi", "truncation_cutoff", "truncation_psi_val", "truncation_cutoff_val",
@@ -72,10 +90,10 @@ def _check_network(net: TFNetwork, build_func: str, what: str) -> Dict[str, np.n
         raise UserError(f"{what}: TF1 Network pickle version {state.get('version')!r} is not supported "
                         "(StyleGAN2 writes version 4)")
     if state.get("build_func_name") != build_func:
-        raise UserError(f"{what}: network '{state.get('build_func_name')}' is not supported; only StyleGAN2's "
-                        f"{build_func} (configs E and F) can be imported")
-    if not isinstance(state.get("static_kwargs"), dict):
-        raise UserError(f"{what}: the Network has no static_kwargs")
+        raise UserError(f"{what}: network {options.shown(state.get('build_func_name'))} is not supported; "
+                        f"only StyleGAN2's {build_func} (configs E and F) can be imported")
+    if not isinstance(state.get("static_kwargs"), dict) or not all(isinstance(k, str) for k in state["static_kwargs"]):
+        raise UserError(f"{what}: the Network has no static_kwargs (a dict of options by name)")
     variables = state.get("variables")
     if not isinstance(variables, list) or not all(isinstance(v, tuple) and len(v) == 2 for v in variables):
         raise UserError(f"{what}: the Network's variables are not a list of (name, value) pairs")
@@ -88,19 +106,18 @@ def _check_network(net: TFNetwork, build_func: str, what: str) -> Dict[str, np.n
 
 
 def _options(kwargs: Dict[str, Any], defaults: Dict[str, Any], what: str) -> Dict[str, Any]:
+    """The options that shape the network, defaults filled in, each checked by :data:`_CHECKS`."""
     unknown = sorted(set(kwargs) - set(defaults) - _RUN_TIME)
     if unknown:
-        raise UserError(f"{what}: TF1 option '{unknown[0]}' is not supported by this importer "
+        raise UserError(f"{what}: TF1 option {unknown[0]!r} is not supported by this importer "
                         "(only the StyleGAN2 release's networks_stylegan2.py is)")
-    return {**defaults, **{k: v for k, v in kwargs.items() if k not in _RUN_TIME}}
+    merged = {**defaults, **{k: v for k, v in kwargs.items() if k not in _RUN_TIME}}
+    return {k: _CHECKS[k](v, k, what) if k in _CHECKS else v for k, v in merged.items()}
 
 
 def _channels(o: Dict[str, Any], resolutions: List[int], what: str) -> Tuple[int, int]:
     """Maps TF1's per-stage channel rule to (channel_base, channel_max), or refuses it."""
-    base = 2 * o["fmap_base"]
-    if base != int(base):
-        raise UserError(f"{what}: fmap_base={o['fmap_base']} is not an integer")
-    base, fmap_max = int(base), int(o["fmap_max"])
+    base, fmap_max = 2 * o["fmap_base"], o["fmap_max"]
     for r in resolutions:
         stage = np.log2(r) - 1
         theirs = int(np.clip(int(o["fmap_base"] / 2.0 ** (stage * o["fmap_decay"])), o["fmap_min"], o["fmap_max"]))
@@ -115,25 +132,21 @@ def _common(o: Dict[str, Any], what: str) -> Dict[str, Any]:
     if o["label_size"]:
         raise UserError(f"{what}: conditional TF1 networks (label_size={o['label_size']}) are not supported: TF1 "
                         "conditions differently from stylegan2-ada and from this library")
-    kernel = o["resample_kernel"]
-    taps = None if kernel is None else np.asarray(kernel, dtype=np.float64)
-    if taps is None or taps.ndim != 1 or taps.size == 0:
-        raise UserError(f"{what}: resample_kernel={kernel!r} is not supported (a 1-D list of taps is)")
     resolution = o["resolution"]
     try:
         check_resolution(resolution)
         check_architecture(o["architecture"])
     except ValueError as e:
         raise UserError(f"{what}: {e}") from None
-    return dict(img_resolution=resolution, img_channels=o["num_channels"], resample_filter=tuple(float(t) for t in taps))
+    return dict(img_resolution=resolution, img_channels=o["num_channels"], resample_filter=o["resample_kernel"])
 
 
 def _generator(net: TFNetwork, what: str) -> NetworkState:
     own = _check_network(net, "G_main", what)
     o = _options(net.static_kwargs, {**_G_MAIN, **_MAPPING, **_SYNTHESIS}, what)
     if o["mapping_func"] != "G_mapping" or o["synthesis_func"] != "G_synthesis_stylegan2":
-        raise UserError(f"{what}: {o['mapping_func']} / {o['synthesis_func']} are not supported; only StyleGAN2's "
-                        "G_mapping / G_synthesis_stylegan2 (configs E and F) can be imported")
+        raise UserError(f"{what}: {options.shown(o['mapping_func'])} / {options.shown(o['synthesis_func'])} are not "
+                        "supported; only StyleGAN2's G_mapping / G_synthesis_stylegan2 (configs E and F) can be imported")
     if not o["normalize_latents"]:
         raise UserError(f"{what}: normalize_latents=False is not supported")
     components = net.state.get("components")
@@ -165,15 +178,22 @@ class _Variables:
         self.values = {prefix + name: value for prefix, group in groups.items() for name, value in group.items()}
         self.what = what
 
-    def take(self, name: str) -> np.ndarray:
+    def take(self, name: str, rank: int, leading: Tuple[int, ...] = ()) -> np.ndarray:
+        """The variable, which must have ``rank`` axes, the first of them ``leading``."""
         if name not in self.values:
-            raise UserError(f"{self.what}: the TF1 network has no variable '{name}' that its options imply")
-        return self.values.pop(name)
+            raise UserError(f"{self.what}: the TF1 network has no variable {name!r} that its options imply")
+        value = self.values.pop(name)
+        if value.ndim != rank or value.shape[:len(leading)] != leading:
+            expected = f"{rank} axes"
+            if leading:
+                expected = f"[{', '.join(map(str, leading))}{', ...' if rank > len(leading) else ''}]"
+            raise UserError(f"{self.what}: TF1 variable {name!r} has shape {list(value.shape)}, expected {expected}")
+        return value
 
     def finish(self, ignored: Tuple[str, ...] = ()) -> None:
         left = sorted(set(self.values) - set(ignored))
         if left:
-            raise UserError(f"{self.what}: the TF1 network has a variable '{left[0]}' that this importer does not know")
+            raise UserError(f"{self.what}: the TF1 network has a variable {left[0]!r} that this importer does not know")
 
 
 def _hwio_to_oihw(w: np.ndarray, flip: bool = False) -> np.ndarray:
@@ -182,23 +202,23 @@ def _hwio_to_oihw(w: np.ndarray, flip: bool = False) -> np.ndarray:
 
 def _generator_tensors(groups: Dict[str, Dict[str, np.ndarray]], config: GeneratorConfig, what: str) -> Dict[str, np.ndarray]:
     v = _Variables(groups, what)
-    t = {"mapping.w_avg": v.take("dlatent_avg")}
+    t = {"mapping.w_avg": v.take("dlatent_avg", 1)}
     for i in range(config.mapping.num_layers):
-        t[f"mapping.fc{i}.weight"] = v.take(f"mapping/Dense{i}/weight").T
-        t[f"mapping.fc{i}.bias"] = v.take(f"mapping/Dense{i}/bias")
+        t[f"mapping.fc{i}.weight"] = v.take(f"mapping/Dense{i}/weight", 2).T
+        t[f"mapping.fc{i}.bias"] = v.take(f"mapping/Dense{i}/bias", 1)
 
     def modulated(scope: str, ours: str, noise: int = -1, flip: bool = False) -> None:
-        t[f"{ours}.weight"] = _hwio_to_oihw(v.take(f"{scope}/weight"), flip)
-        t[f"{ours}.bias"] = v.take(f"{scope}/bias")
-        t[f"{ours}.affine.weight"] = v.take(f"{scope}/mod_weight").T
-        t[f"{ours}.affine.bias"] = v.take(f"{scope}/mod_bias") + 1  # TF1 adds the 1 at run time
+        t[f"{ours}.weight"] = _hwio_to_oihw(v.take(f"{scope}/weight", 4), flip)
+        t[f"{ours}.bias"] = v.take(f"{scope}/bias", 1)
+        t[f"{ours}.affine.weight"] = v.take(f"{scope}/mod_weight", 2).T
+        t[f"{ours}.affine.bias"] = v.take(f"{scope}/mod_bias", 1) + 1  # TF1 adds the 1 at run time
         if noise >= 0:
-            t[f"{ours}.noise_strength"] = v.take(f"{scope}/noise_strength")
-            t[f"{ours}.noise_const"] = v.take(f"synthesis/noise{noise}")[0, 0]
+            t[f"{ours}.noise_strength"] = v.take(f"{scope}/noise_strength", 0)
+            t[f"{ours}.noise_const"] = v.take(f"synthesis/noise{noise}", 4, (1, 1))[0, 0]
 
     log2 = int(np.log2(config.img_resolution))
     arch = config.architecture
-    t["synthesis.b4.const"] = v.take("synthesis/4x4/Const/const")[0]
+    t["synthesis.b4.const"] = v.take("synthesis/4x4/Const/const", 4, (1,))[0]
     modulated("synthesis/4x4/Conv", "synthesis.b4.conv1", noise=0)
     for k in range(2, log2 + 1):
         r = 2**k
@@ -207,7 +227,7 @@ def _generator_tensors(groups: Dict[str, Dict[str, np.ndarray]], config: Generat
             modulated(f"{scope}/Conv0_up", f"{ours}.conv0", noise=2 * k - 5, flip=True)
             modulated(f"{scope}/Conv1", f"{ours}.conv1", noise=2 * k - 4)
             if arch == "resnet":
-                t[f"{ours}.skip.weight"] = _hwio_to_oihw(v.take(f"{scope}/Skip/weight"), flip=True)
+                t[f"{ours}.skip.weight"] = _hwio_to_oihw(v.take(f"{scope}/Skip/weight", 4), flip=True)
         if arch == "skip" or k == log2:
             modulated(f"{scope}/ToRGB", f"{ours}.torgb")
     v.finish(ignored=("lod",))  # G_main's progressive-growing level: always 0 in StyleGAN2
@@ -235,9 +255,9 @@ def _discriminator(net: TFNetwork, what: str) -> NetworkState:
     t = {}
 
     def conv(scope: str, ours: str, bias: bool = True) -> None:
-        t[f"{ours}.weight"] = _hwio_to_oihw(v.take(f"{scope}/weight"))
+        t[f"{ours}.weight"] = _hwio_to_oihw(v.take(f"{scope}/weight", 4))
         if bias:
-            t[f"{ours}.bias"] = v.take(f"{scope}/bias")
+            t[f"{ours}.bias"] = v.take(f"{scope}/bias", 1)
 
     arch = config.architecture
     for k in range(log2, 2, -1):
@@ -252,7 +272,7 @@ def _discriminator(net: TFNetwork, what: str) -> NetworkState:
         conv("4x4/FromRGB", "b4.fromrgb")
     conv("4x4/Conv", "b4.conv")
     for scope, ours in (("4x4/Dense0", "b4.fc"), ("Output", "b4.out")):
-        t[f"{ours}.weight"] = v.take(f"{scope}/weight").T  # rows of Dense0 are in TF1's NCHW order, as ada's
-        t[f"{ours}.bias"] = v.take(f"{scope}/bias")
+        t[f"{ours}.weight"] = v.take(f"{scope}/weight", 2).T  # rows of Dense0 are in TF1's NCHW order, as ada's
+        t[f"{ours}.bias"] = v.take(f"{scope}/bias", 1)
     v.finish()
     return NetworkState("D", config, t)

@@ -40,6 +40,9 @@ _EOCD = struct.Struct("<4s4H2LH")  # signature, disks, entries on disk, entries,
 _EOCD64_LOCATOR = struct.Struct("<4sLQL")
 _EOCD64 = struct.Struct("<4sQ2H2L4Q")
 _LOCAL_HEADER = struct.Struct("<4s5H3L2H")
+# What zipfile raises for damaged archives and members.
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, struct.error, NotImplementedError,
+               RuntimeError)
 
 
 def _file_size(f: BinaryIO) -> int:
@@ -92,7 +95,7 @@ class TorchArchive:
         try:
             self.zip = zipfile.ZipFile(f)
             infos = self.zip.infolist()
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, struct.error) as e:
+        except _ZIP_ERRORS as e:
             raise UserError(f"{what} is not a readable zip archive ({e})") from None
         if not infos:
             raise UserError(f"{what} is an empty zip archive, not a torch file")
@@ -152,8 +155,11 @@ class TorchArchive:
                             f"not the {expected_size} its record declares")
         self.budget.charge(info.file_size, f"archive member {self.top}/{name}")
         try:
-            data = self.zip.read(info)
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, struct.error) as e:
+            # Not ZipFile.read: it inflates up to 2 GiB at a time, whatever the member declares;
+            # a sized read inflates no more than the declared size and then checks the CRC.
+            with self.zip.open(info) as member:
+                data = member.read(info.file_size)
+        except _ZIP_ERRORS as e:
             raise UserError(f"{self.what}: archive member {self.top}/{name} is corrupt or truncated ({e})") from None
         if len(data) != info.file_size:
             raise UserError(f"{self.what}: archive member {self.top}/{name} is truncated")
