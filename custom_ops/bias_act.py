@@ -25,10 +25,24 @@ class Activation:
     def_gain: float
 
 
+def _leaky_relu(x: tf.Tensor, alpha: float) -> tf.Tensor:
+    """tf.nn.leaky_relu whose gradient reads the slope from the sign of the output (alpha >= 0), as
+    NVIDIA's bias_act kernel does. TF's own gradient reads the pre-activation instead, which
+    stops grappler's remapper (an E-level 'remapper failed' line) when it fuses the bias add into the
+    activation; a stopped output also keeps the double backward of R1 from differentiating a mask."""
+
+    @tf.custom_gradient
+    def forward(x):
+        y = tf.nn.leaky_relu(x, alpha)
+        return y, lambda dy: tf.raw_ops.LeakyReluGrad(gradients=dy, features=tf.stop_gradient(y), alpha=alpha)
+
+    return forward(x) if alpha >= 0 else tf.nn.leaky_relu(x, alpha)
+
+
 ACTIVATIONS: Dict[str, Activation] = {
     "linear": Activation(lambda x, alpha: x, 0.0, 1.0),
     "relu": Activation(lambda x, alpha: tf.nn.relu(x), 0.0, float(np.sqrt(2))),
-    "lrelu": Activation(lambda x, alpha: tf.nn.leaky_relu(x, alpha), 0.2, float(np.sqrt(2))),
+    "lrelu": Activation(_leaky_relu, 0.2, float(np.sqrt(2))),
     "tanh": Activation(lambda x, alpha: tf.tanh(x), 0.0, 1.0),
     "sigmoid": Activation(lambda x, alpha: tf.sigmoid(x), 0.0, 1.0),
     "elu": Activation(lambda x, alpha: tf.nn.elu(x), 0.0, 1.0),

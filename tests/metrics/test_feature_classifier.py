@@ -4,6 +4,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from scipy.ndimage import gaussian_filter
 
 from tf_stylegan2 import Generator, GeneratorConfig, MappingConfig
@@ -17,6 +18,8 @@ from tf_stylegan2.metrics import (
     mean_cov,
     train_feature_classifier,
 )
+from tf_stylegan2.metrics.feature_classifier import sample_accuracy
+from tf_stylegan2.metrics.features import generator_outputs
 
 SPLIT = np.random.RandomState(123).permutation(10000)
 TRAIN, HELD_OUT = np.sort(SPLIT[:5000]), np.sort(SPLIT[5000:])
@@ -101,3 +104,52 @@ def test_needs_class_labels(tmp_path):
     Image.new("RGB", (4, 4)).save(tmp_path / "u" / "b.png")
     with pytest.raises(UserError, match="needs class labels"):
         train_feature_classifier(open_dataset(str(tmp_path / "u")))
+
+
+def test_accuracy_high_on_the_dataset_and_chance_on_noise(shapes, classifier):
+    images, classes = shapes.images(HELD_OUT[:2000]), shapes.labels[HELD_OUT[:2000]].argmax(axis=1)
+    probabilities = classifier.probabilities(images)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-12)
+    np.testing.assert_array_equal(probabilities.argmax(axis=1), classifier.predict(images))
+    assert sample_accuracy(probabilities, classes) > 0.95  # conditional: the class asked for (0.97)
+    # Unconditional: one class with confidence > 0.9; 0.81 of real images, 0.44 of blurred ones.
+    blurred = np.rint(gaussian_filter(images.astype(np.float64), sigma=(0, 1.5, 1.5, 0))).astype(np.uint8)
+    assert sample_accuracy(probabilities) > 0.75 > 0.5 > sample_accuracy(classifier.probabilities(blurred))
+    # Noise asked to be of random classes: right by chance only, 1/4 within 3 binomial sigmas (0.029).
+    # (Unconditionally, noise looks like a confident cross: that number needs images like the data.)
+    rs = np.random.RandomState(0)
+    noise = rs.randint(0, 256, images.shape).astype(np.uint8)
+    assert abs(sample_accuracy(classifier.probabilities(noise), rs.randint(0, 4, 2000)) - 0.25) < 0.029
+    # The definitions, on hand-made probabilities.
+    p = np.array([[0.95, 0.05], [0.5, 0.5], [0.2, 0.8], [0.05, 0.95]])
+    assert sample_accuracy(p, np.array([0, 0, 1, 0])) == 0.75 and sample_accuracy(p) == 0.5
+
+
+class ClassImages:
+    """A stand-in conditional generator: for the label of class k it returns a dataset image of
+    class (k + shift) % 4, the same one every time."""
+
+    z_dim, c_dim = 8, 4
+
+    def __init__(self, shapes, shift=0):
+        first = [int(np.flatnonzero(shapes.labels.argmax(axis=1) == (k + shift) % 4)[0]) for k in range(4)]
+        self.bank = tf.constant(shapes.images(first).astype(np.float32) / 127.5 - 1.0)
+
+    def __call__(self, z, c, truncation_psi=1.0, noise_mode="random", noise_seed=None):
+        return tf.gather(self.bank, tf.argmax(c, axis=1))
+
+
+def test_generator_outputs_pair_each_image_with_its_class(shapes, classifier):
+    features, probabilities, classes = generator_outputs(ClassImages(shapes), shapes, classifier, 250, seed=2)
+    assert features.shape == (250, 64) and probabilities.shape == (250, 4) and classes.shape == (250,)
+    # The classes are those of random dataset images, as generator_source draws them, and each
+    # image shows the class it was asked for.
+    rs = np.random.RandomState(2)
+    rs.randn(100, 8)
+    np.testing.assert_array_equal(classes[:100], shapes.labels[rs.randint(0, len(shapes), 100)].argmax(axis=1))
+    assert sample_accuracy(probabilities, classes) == 1.0
+    np.testing.assert_allclose(features, classifier.features(np.rint((ClassImages(shapes)(
+        None, tf.one_hot(classes, 4)).numpy() + 1) * 127.5).astype(np.uint8)), atol=1e-6)
+    # A generator that draws the next class is never right.
+    _, probabilities, classes = generator_outputs(ClassImages(shapes, shift=1), shapes, classifier, 250, seed=2)
+    assert sample_accuracy(probabilities, classes) == 0.0

@@ -8,7 +8,7 @@ real images are stored, so both sides see the same quantisation (as in NVIDIA's 
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Union
+from typing import Any, Callable, Optional, Tuple, Union
 
 import numpy as np
 import tensorflow as tf
@@ -68,10 +68,12 @@ def feature_kernel_distance(source: ImageSource, dataset, classifier: FeatureCla
 
 
 def generator_source(G, dataset, seed: int = 0, truncation_psi: float = 1.0, noise_mode: str = "random",
-                     batch_size: Optional[int] = None) -> Callable[[int], np.ndarray]:
+                     batch_size: Optional[int] = None, with_classes: bool = False) -> Callable[[int], Any]:
     """``fn(n) -> float images [n, R, R, C]`` from generator ``G``: z ~ N(0, I) and, for a
     conditional G, labels of random dataset images (as stylegan2-ada's metrics draw them), all from
-    ``RandomState(seed)``; random noise is seeded per call too, so the sequence is reproducible."""
+    ``RandomState(seed)``; random noise is seeded per call too, so the sequence is reproducible.
+    ``with_classes``: ``fn(n) -> (images, classes)``, the class index each image was generated for
+    (None for an unconditional G)."""
     if G.c_dim and G.c_dim != dataset.info.c_dim:
         raise UserError(f"generator has c_dim {G.c_dim} but dataset {dataset.info.path} has {dataset.info.c_dim}")
     rs = np.random.RandomState(seed)
@@ -83,6 +85,29 @@ def generator_source(G, dataset, seed: int = 0, truncation_psi: float = 1.0, noi
         z = rs.randn(n, G.z_dim).astype(np.float32)
         c = dataset.labels[rs.randint(0, len(dataset), n)] if G.c_dim else None
         calls[0] += 1
-        return run(tf.constant(z), None if c is None else tf.constant(c), tf.constant([seed, calls[0]])).numpy()
+        images = run(tf.constant(z), None if c is None else tf.constant(c), tf.constant([seed, calls[0]])).numpy()
+        if with_classes:
+            return images, None if c is None else c.argmax(axis=1)
+        return images
 
     return sample
+
+
+def generator_outputs(G, dataset, classifier: FeatureClassifier, num_images: int, seed: int = 0,
+                      truncation_psi: float = 1.0, batch_size: int = 100
+                      ) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
+    """What the ``*_clf`` metrics read of ``num_images`` images of ``generator_source(G, dataset,
+    seed)``: their features, class probabilities and the classes they were generated for (None for an
+    unconditional G), the same images for all three."""
+    source = generator_source(G, dataset, seed=seed, truncation_psi=truncation_psi, with_classes=True)
+    features, probabilities, classes = [], [], []
+    count = 0
+    while count < num_images:
+        images, c = source(min(batch_size, num_images - count))
+        images = _as_uint8(images)
+        features.append(classifier.features(images))
+        probabilities.append(classifier.probabilities(images))
+        classes.append(c)
+        count += len(images)
+    return (np.concatenate(features), np.concatenate(probabilities),
+            None if classes[0] is None else np.concatenate(classes))
