@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import shutil
 import signal
@@ -188,6 +189,15 @@ def remove_partial(directory: str) -> List[str]:
             with contextlib.suppress(OSError):
                 os.remove(path)
     return stale
+
+
+def sha256_file(path: str) -> str:
+    """The hex sha256 of a file, read in 1 MiB blocks (weights files are gigabytes)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def write_text(path: str, text: str) -> None:

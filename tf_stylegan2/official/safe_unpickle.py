@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import hashlib
 import io
 import math
 import os
@@ -52,7 +51,7 @@ from typing import Any, BinaryIO, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
-from tf_stylegan2.fileio import UserError
+from tf_stylegan2.fileio import UserError, sha256_file
 from tf_stylegan2.official.budget import OPCODE_BYTES, Budget, ResourceLimitError
 from tf_stylegan2.official.torch_files import ZIP_MAGIC, TorchArchive
 
@@ -937,7 +936,7 @@ def load_torch(path: str) -> TorchFile:
     tensors: Dict[str, np.ndarray] = {}
     for prefix, obj in objects.items():
         _flatten(obj, prefix, tensors, budget, path, ())
-    return TorchFile(fmt, tensors, _sha256(path))
+    return TorchFile(fmt, tensors, sha256_file(path))
 
 
 def _read_legacy_file(f: BinaryIO, budget: Budget, what: str) -> Any:
@@ -1005,10 +1004,3 @@ def _flatten(obj: Any, name: str, out: Dict[str, np.ndarray], budget: Budget, wh
             raise UserError(f"{what} is malformed: a key of type {type(key).__name__} at {name!r}")
         _flatten(value, f"{name}.{key}" if name else str(key), out, budget, what, path + (obj,))
 
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -12,7 +12,6 @@ the path-length mean and the augmentation probability start fresh, as in stylega
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 from typing import Any, Dict, Optional
 
@@ -20,7 +19,7 @@ import keras
 
 from tf_stylegan2 import checkpoint, official
 from tf_stylegan2.data import DatasetInfo
-from tf_stylegan2.fileio import UserError
+from tf_stylegan2.fileio import UserError, sha256_file
 
 KERAS = "keras"
 
@@ -44,7 +43,7 @@ class Pretrained:
     def record(self) -> Dict[str, Any]:
         """What the run directory records about its start (training_options.json)."""
         files = [self.path] + ([self.d_path] if self.d_path else [])
-        return {"format": self.format, "files": {p: _sha256(p) for p in files}}
+        return {"format": self.format, "files": {p: sha256_file(p) for p in files}}
 
 
 def is_pretrained(path: str) -> bool:
@@ -92,10 +91,3 @@ def copy_into(state, pretrained: Pretrained) -> None:
     for target, source in ((state.G, pretrained.G), (state.D, pretrained.D), (state.G_ema, pretrained.G_ema)):
         target.set_weights(source.get_weights())
 
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
