@@ -101,6 +101,9 @@ class SynthesisBlock(StyleGANLayer):
     Architectures: 'orig' (ToRGB at the last block only), 'skip' (every block adds its ToRGB to the
     upsampled image of the previous block, the StyleGAN2 default), 'resnet' (a 1x1 upsampling skip
     connection around the two convolutions, branches scaled by sqrt(1/2)).
+
+    ``const_channels``: feature maps of the first block's learned constant (default
+    ``out_channels``); stylegan2-ada's TF ``G_synthesis`` calls it ``fmap_const``.
     """
 
     def __init__(
@@ -116,10 +119,13 @@ class SynthesisBlock(StyleGANLayer):
         conv_clamp: Optional[float] = None,
         use_noise: bool = True,
         activation: str = "lrelu",
+        const_channels: Optional[int] = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         check_architecture(architecture)
+        if const_channels is not None and in_channels != 0:
+            raise ValueError("const_channels applies to the first block only (in_channels=0)")
         self.in_channels = int(in_channels)
         self.out_channels = int(out_channels)
         self.w_dim = int(w_dim)
@@ -131,6 +137,7 @@ class SynthesisBlock(StyleGANLayer):
         self.conv_clamp = None if conv_clamp is None else float(conv_clamp)
         self.use_noise = bool(use_noise)
         self.activation = activation
+        self.const_channels = None if const_channels is None else int(const_channels)
         self.filter = setup_filter(self.resample_filter)
 
         policy = self.dtype_policy
@@ -140,15 +147,17 @@ class SynthesisBlock(StyleGANLayer):
         )
         self.const = None
         self.conv0 = None
+        conv1_in = self.out_channels
         if self.in_channels == 0:
+            conv1_in = self.const_channels or self.out_channels
             self.const = self.add_weight(
                 name="const",
-                shape=(self.resolution, self.resolution, self.out_channels),
+                shape=(self.resolution, self.resolution, conv1_in),
                 initializer=keras.initializers.RandomNormal(stddev=1.0),
             )
         else:
             self.conv0 = SynthesisLayer(self.in_channels, self.out_channels, up=2, name="conv0", **layer_kwargs)
-        self.conv1 = SynthesisLayer(self.out_channels, self.out_channels, name="conv1", **layer_kwargs)
+        self.conv1 = SynthesisLayer(conv1_in, self.out_channels, name="conv1", **layer_kwargs)
         self.num_conv = 1 if self.conv0 is None else 2
         self.torgb = None
         if self.is_last or self.architecture == "skip":
@@ -212,6 +221,7 @@ class SynthesisBlock(StyleGANLayer):
             "conv_clamp": self.conv_clamp,
             "use_noise": self.use_noise,
             "activation": self.activation,
+            "const_channels": self.const_channels,
         }
 
 
@@ -230,7 +240,8 @@ class SynthesisNetwork(StyleGANLayer):
     Shapes: ``ws [N, num_ws, w_dim] -> img [N, img_resolution, img_resolution, img_channels]``
     (float32, roughly in [-1, 1]).
 
-    Channels at resolution r: ``min(channel_base // r, channel_max)``. The ``num_fp16_res``
+    Channels at resolution r: ``min(channel_base // r, channel_max)``; the 4x4 constant has
+    ``const_channels`` (default: those of the 4x4 block). The ``num_fp16_res``
     highest resolutions compute in the low-precision dtype of ``fp16_policy`` (e.g.
     'mixed_bfloat16'); the others in this layer's own dtype policy (``layers.rules``).
     """
@@ -249,6 +260,7 @@ class SynthesisNetwork(StyleGANLayer):
         conv_clamp: Optional[float] = None,
         use_noise: bool = True,
         activation: str = "lrelu",
+        const_channels: Optional[int] = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -268,6 +280,7 @@ class SynthesisNetwork(StyleGANLayer):
         self.conv_clamp = None if conv_clamp is None else float(conv_clamp)
         self.use_noise = bool(use_noise)
         self.activation = activation
+        self.const_channels = None if const_channels is None else int(const_channels)
 
         self.block_resolutions = block_resolutions(img_resolution)
         channels = channels_per_resolution(img_resolution, self.channel_base, self.channel_max)
@@ -279,7 +292,8 @@ class SynthesisNetwork(StyleGANLayer):
                 channels[res // 2] if res > 4 else 0, channels[res], w_dim=self.w_dim, resolution=res,
                 img_channels=self.img_channels, is_last=(res == self.img_resolution), architecture=architecture,
                 resample_filter=self.resample_filter, conv_clamp=self.conv_clamp, use_noise=self.use_noise,
-                activation=activation, name=f"b{res}", dtype=policy,
+                activation=activation, const_channels=self.const_channels if res == 4 else None, name=f"b{res}",
+                dtype=policy,
             )
             self.num_ws += block.num_conv
             if block.is_last:
@@ -326,4 +340,5 @@ class SynthesisNetwork(StyleGANLayer):
             "conv_clamp": self.conv_clamp,
             "use_noise": self.use_noise,
             "activation": self.activation,
+            "const_channels": self.const_channels,
         }
