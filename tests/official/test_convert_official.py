@@ -48,8 +48,9 @@ def test_tf1_pickle_to_keras_files(tmp_path):
 
 
 def test_ada_tf_pickle_to_keras_files(tmp_path):
-    """A conditional stylegan2-ada TF pickle (as its cifar10.pkl: D 'orig', label embedding alone)."""
-    g = dict(G_KW, label_size=2, num_fp16_res=4, conv_clamp=256)
+    """A conditional stylegan2-ada TF pickle (as its cifar10.pkl: D 'orig', label embedding alone); its
+    fmap_const (a 4x4 constant narrower than the 4x4 block) survives the .keras file."""
+    g = dict(G_KW, label_size=2, num_fp16_res=4, conv_clamp=256, fmap_const=4)
     d = dict(D_KW, label_size=2, architecture="orig", num_fp16_res=4, conv_clamp=256)
     data, v = op.ada_tf_pickle(g, d)
     (tmp_path / "in.pkl").write_bytes(data)
@@ -58,6 +59,7 @@ def test_ada_tf_pickle_to_keras_files(tmp_path):
     assert "stylegan2-ada TF pickle" in r.stdout and "c_dim=2" in r.stdout
     z, c = np.random.RandomState(0).randn(2, 8), np.eye(2)
     G = load_generator(str(tmp_path / "G.keras"))
+    assert G.config.const_channels == 4
     got = G(tf.constant(z, tf.float32), tf.constant(c, tf.float32), noise_mode="const").numpy().transpose(0, 3, 1, 2)
     np.testing.assert_allclose(got, ref.ada_tf_generator(v["Gs"], g, z, c), atol=1e-4, rtol=0)
     img = np.random.RandomState(1).randn(2, 3, 8, 8)
