@@ -32,8 +32,9 @@ def decoded(g_kw=G_KW, d_kw=D_KW, **kwargs):
 CASES = {
     # train.py's networks: skip G, resnet D, 2 fp16 resolutions, clamp 256, minibatch std over the whole batch.
     "default": ({}, {}),
-    # Conditional as its cifar10.pkl: D 'orig' with the label embedding alone (mapping_layers=0); every
-    # resolution above 4x4 in float16 and a clamp that binds at every layer.
+    # Conditional, D as in its cifar10.pkl: 'orig' with the label embedding alone (mapping_layers=0); G
+    # resnet (cifar10.pkl's is skip, covered above); every resolution above 4x4 in float16 and a clamp
+    # that binds at every layer.
     "cifar-like": (dict(architecture="resnet", label_size=3, num_fp16_res=4, conv_clamp=0.5, style_mixing_prob=None),
                    dict(architecture="orig", label_size=3, num_fp16_res=4, conv_clamp=0.5, mbstd_group_size=32)),
     # Conditional with every width chosen: label_fmaps, mapping_fmaps, fmap_const, D's mapping layers
