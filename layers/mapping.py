@@ -37,7 +37,8 @@ class MappingNetwork(StyleGANLayer):
       c_dim: label width (0 = unconditional).
       w_dim: output width.
       num_ws: how many copies of w to broadcast (one per synthesis layer), None = no broadcast.
-      num_layers: depth.
+      num_layers: depth; 0 passes the normalized input through (its width must be w_dim), as
+        stylegan2-ada's TF discriminator does with its label embedding by default.
       embed_features: label embedding width (default w_dim).
       layer_features: hidden width (default w_dim).
       activation: hidden activation.
@@ -63,8 +64,8 @@ class MappingNetwork(StyleGANLayer):
         get_activation(activation)
         if z_dim <= 0 and c_dim <= 0:
             raise ValueError("the mapping network needs a latent (z_dim > 0) or a label (c_dim > 0)")
-        if num_layers < 1:
-            raise ValueError(f"the mapping network needs at least one layer, got num_layers={num_layers}")
+        if num_layers < 0:
+            raise ValueError(f"num_layers must be >= 0, got {num_layers}")
         self.z_dim = int(z_dim)
         self.c_dim = int(c_dim)
         self.w_dim = int(w_dim)
@@ -79,6 +80,8 @@ class MappingNetwork(StyleGANLayer):
         embed = (self.embed_features or self.w_dim) if self.c_dim > 0 else 0
         hidden = self.layer_features or self.w_dim
         features = [self.z_dim + embed] + [hidden] * (self.num_layers - 1) + [self.w_dim]
+        if self.num_layers == 0 and self.z_dim + embed != self.w_dim:
+            raise ValueError(f"without layers the mapping's input width {self.z_dim + embed} must equal w_dim={self.w_dim}")
         policy = self.dtype_policy
         self.embed = EqualizedDense(self.c_dim, embed, name="embed", dtype=policy) if self.c_dim > 0 else None
         self.fcs = [

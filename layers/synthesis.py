@@ -116,6 +116,8 @@ class SynthesisBlock(StyleGANLayer):
 
     Args:
       in_channels: feature maps in; 0 for the first block, which starts from a learned constant.
+      const_channels: feature maps of that constant (default ``out_channels``); stylegan2-ada's TF
+        ``G_synthesis`` calls it ``fmap_const``.
       out_channels: feature maps out.
       w_dim: width of w.
       resolution: output height and width.
@@ -141,10 +143,13 @@ class SynthesisBlock(StyleGANLayer):
         conv_clamp: Optional[float] = None,
         use_noise: bool = True,
         activation: str = "lrelu",
+        const_channels: Optional[int] = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         check_architecture(architecture)
+        if const_channels is not None and in_channels != 0:
+            raise ValueError("const_channels applies to the first block only (in_channels=0)")
         self.in_channels = int(in_channels)
         self.out_channels = int(out_channels)
         self.w_dim = int(w_dim)
@@ -156,6 +161,7 @@ class SynthesisBlock(StyleGANLayer):
         self.conv_clamp = None if conv_clamp is None else float(conv_clamp)
         self.use_noise = bool(use_noise)
         self.activation = activation
+        self.const_channels = None if const_channels is None else int(const_channels)
         self.filter = setup_filter(self.resample_filter)
 
         policy = self.dtype_policy
@@ -165,15 +171,17 @@ class SynthesisBlock(StyleGANLayer):
         )
         self.const = None
         self.conv0 = None
+        conv1_in = self.out_channels
         if self.in_channels == 0:
+            conv1_in = self.const_channels or self.out_channels
             self.const = self.add_weight(
                 name="const",
-                shape=(self.resolution, self.resolution, self.out_channels),
+                shape=(self.resolution, self.resolution, conv1_in),
                 initializer=keras.initializers.RandomNormal(stddev=1.0),
             )
         else:
             self.conv0 = SynthesisLayer(self.in_channels, self.out_channels, up=2, name="conv0", **layer_kwargs)
-        self.conv1 = SynthesisLayer(self.out_channels, self.out_channels, name="conv1", **layer_kwargs)
+        self.conv1 = SynthesisLayer(conv1_in, self.out_channels, name="conv1", **layer_kwargs)
         self.num_conv = 1 if self.conv0 is None else 2
         self.torgb = None
         if self.is_last or self.architecture == "skip":
@@ -239,6 +247,7 @@ class SynthesisBlock(StyleGANLayer):
             "conv_clamp": self.conv_clamp,
             "use_noise": self.use_noise,
             "activation": self.activation,
+            "const_channels": self.const_channels,
         }
 
 
@@ -257,7 +266,8 @@ class SynthesisNetwork(StyleGANLayer):
     Shapes: ``ws [N, num_ws, w_dim] -> img [N, img_resolution, img_resolution, img_channels]``
     (float32, roughly in [-1, 1]).
 
-    Channels at resolution r: ``min(channel_base // r, channel_max)``. The ``num_fp16_res``
+    Channels at resolution r: ``min(channel_base // r, channel_max)``; the 4x4 constant has
+    ``const_channels`` (default: those of the 4x4 block). The ``num_fp16_res``
     highest resolutions compute in the low-precision dtype of ``fp16_policy`` (e.g.
     'mixed_bfloat16'); the others in this layer's own dtype policy (``layers.rules``).
 
@@ -273,6 +283,7 @@ class SynthesisNetwork(StyleGANLayer):
       conv_clamp: clamp of every layer's output (None: no clamping).
       use_noise: add per-pixel noise in each layer.
       activation: activation of the convolutions.
+      const_channels: feature maps of the 4x4 constant (None: those of the 4x4 block).
     """
 
     def __init__(
@@ -289,6 +300,7 @@ class SynthesisNetwork(StyleGANLayer):
         conv_clamp: Optional[float] = None,
         use_noise: bool = True,
         activation: str = "lrelu",
+        const_channels: Optional[int] = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -308,6 +320,7 @@ class SynthesisNetwork(StyleGANLayer):
         self.conv_clamp = None if conv_clamp is None else float(conv_clamp)
         self.use_noise = bool(use_noise)
         self.activation = activation
+        self.const_channels = None if const_channels is None else int(const_channels)
 
         self.block_resolutions = block_resolutions(img_resolution)
         channels = channels_per_resolution(img_resolution, self.channel_base, self.channel_max)
@@ -319,7 +332,8 @@ class SynthesisNetwork(StyleGANLayer):
                 channels[res // 2] if res > 4 else 0, channels[res], w_dim=self.w_dim, resolution=res,
                 img_channels=self.img_channels, is_last=(res == self.img_resolution), architecture=architecture,
                 resample_filter=self.resample_filter, conv_clamp=self.conv_clamp, use_noise=self.use_noise,
-                activation=activation, name=f"b{res}", dtype=policy,
+                activation=activation, const_channels=self.const_channels if res == 4 else None, name=f"b{res}",
+                dtype=policy,
             )
             self.num_ws += block.num_conv
             if block.is_last:
@@ -366,4 +380,5 @@ class SynthesisNetwork(StyleGANLayer):
             "conv_clamp": self.conv_clamp,
             "use_noise": self.use_noise,
             "activation": self.activation,
+            "const_channels": self.const_channels,
         }

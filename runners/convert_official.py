@@ -3,7 +3,7 @@
   python -m runners.convert_official --pkl=stylegan2-ffhq-config-f.pkl --out=ffhq.keras
   python -m runners.convert_official --pkl=network-snapshot-025000.pkl --out=G_ema.keras --out_d=D.keras
 
-Reads the StyleGAN2 TF1 release's pickles and stylegan2-ada-pytorch's; needs neither TensorFlow 1,
+Reads the pickles of the StyleGAN2 TF1 release and of stylegan2-ada (TF and PyTorch); needs neither TensorFlow 1,
 PyTorch nor NVIDIA's code. --out gets the averaged generator (G_ema / Gs), which is the one to
 sample from; the result loads wherever a .keras generator is accepted (runners.generate, export).
 """
@@ -14,7 +14,7 @@ from absl import flags
 
 from runners import cli
 
-flags.DEFINE_string("pkl", None, "Official network pickle (StyleGAN2 TF1 or stylegan2-ada-pytorch).", required=True)
+flags.DEFINE_string("pkl", None, "Official network pickle (StyleGAN2 TF1, stylegan2-ada TF or stylegan2-ada-pytorch).", required=True)
 flags.DEFINE_string("out", None, "Output .keras file for the averaged generator G_ema.", required=True)
 flags.DEFINE_string("out_g", None, "Also write the training (non-averaged) generator G to this .keras file.")
 flags.DEFINE_string("out_d", None, "Also write the discriminator D to this .keras file.")

@@ -67,7 +67,8 @@ class MappingConfig(Serializable):
 
 @dataclasses.dataclass(frozen=True)
 class GeneratorConfig(Serializable):
-    """Everything needed to build a Generator. Channels at resolution r: min(channel_base // r, channel_max)."""
+    """Everything needed to build a Generator. Channels at resolution r: min(channel_base // r, channel_max);
+    the 4x4 constant has ``const_channels`` (None: those of the 4x4 block; stylegan2-ada TF's ``fmap_const``)."""
 
     img_resolution: int
     img_channels: int = 3
@@ -83,6 +84,7 @@ class GeneratorConfig(Serializable):
     use_noise: bool = True
     activation: str = "lrelu"
     mapping: MappingConfig = dataclasses.field(default_factory=MappingConfig)
+    const_channels: Optional[int] = None
 
 
 @dataclasses.dataclass(frozen=True)

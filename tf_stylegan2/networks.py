@@ -76,6 +76,7 @@ class Generator(keras.Model):
             conv_clamp=config.conv_clamp,
             use_noise=config.use_noise,
             activation=config.activation,
+            const_channels=config.const_channels,
             name="synthesis",
             dtype="float32",
         )

@@ -147,6 +147,29 @@ def test_mapping_normalizes_inputs_and_embeds_labels():
         m(np.zeros([2, 5], np.float32), c)
 
 
+def test_mapping_without_layers_passes_the_normalized_embedding_through():
+    """stylegan2-ada's TF discriminator maps labels with the embedding alone (mapping_layers=0)."""
+    m = L.MappingNetwork(z_dim=0, c_dim=3, w_dim=5, num_ws=None, num_layers=0, w_avg_beta=None)
+    c = np.eye(3, dtype=np.float32)[[0, 2]]
+    w, b = m.embed.weight.numpy(), np.random.randn(5).astype(np.float32)
+    m.embed.bias.assign(b)
+    y = c @ w / np.sqrt(3) + b
+    np.testing.assert_allclose(m(None, c).numpy(), y / np.sqrt((y**2).mean(axis=1, keepdims=True) + 1e-8), rtol=1e-5)
+    assert not m.fcs
+    with pytest.raises(ValueError, match="input width 4 must equal w_dim=5"):
+        L.MappingNetwork(z_dim=0, c_dim=3, w_dim=5, num_ws=None, num_layers=0, embed_features=4)
+
+
+def test_const_channels_set_the_first_block_input():
+    """stylegan2-ada's TF fmap_const: the 4x4 constant may be wider or narrower than the 4x4 block."""
+    s = L.SynthesisNetwork(w_dim=6, img_resolution=8, img_channels=3, channel_base=32, channel_max=8, const_channels=3)
+    b4 = s.blocks[0]
+    assert tuple(b4.const.shape) == (4, 4, 3) and tuple(b4.conv1.conv.weight.shape)[2:] == (3, 8)
+    assert s(tf.random.normal([2, s.num_ws, 6]), noise_mode="const").shape == (2, 8, 8, 3)
+    with pytest.raises(ValueError, match="first block only"):
+        L.SynthesisBlock(4, 5, w_dim=6, resolution=8, img_channels=3, is_last=True, const_channels=3)
+
+
 def _all_layers():
     return [
         L.EqualizedDense(4, 3, activation="relu", use_bias=False, lr_multiplier=0.5),
@@ -158,7 +181,7 @@ def _all_layers():
         L.MappingNetwork(z_dim=6, c_dim=2, w_dim=6, num_ws=3, num_layers=2, embed_features=5),
         L.SynthesisLayer(4, 5, w_dim=6, resolution=8, up=2, conv_clamp=2.0),
         L.SynthesisBlock(4, 5, w_dim=6, resolution=8, img_channels=3, is_last=True, architecture="resnet"),
-        L.SynthesisNetwork(w_dim=6, img_resolution=8, img_channels=3, channel_base=32, channel_max=8),
+        L.SynthesisNetwork(w_dim=6, img_resolution=8, img_channels=3, channel_base=32, channel_max=8, const_channels=3),
         L.DiscriminatorBlock(0, 4, 6, resolution=8, img_channels=3, architecture="skip"),
         L.DiscriminatorEpilogue(6, cmap_dim=4, resolution=4, img_channels=3, architecture="skip", mbstd_group_size=2),
     ]

@@ -1,11 +1,17 @@
 """Independent numpy (NCHW, float64) forward passes of NVIDIA's StyleGAN2 networks.
 
 The "official definition" the importer tests compare against, written from the paper and the
-semantics of NVIDIA's two implementations, without our TF code or layer mapping:
+semantics of NVIDIA's implementations, without our TF code or layer mapping:
 
 * ``tf1_*`` read TF1 variables by scope name with TF1's layouts (``[kh, kw, in, out]`` /
   ``[in, out]``) and run-time rules (equalized-lr gains applied to the weights, ``mod_bias + 1``,
   noise from ``synthesis/noise<i>``, NCHW flattening before ``Dense0``);
+* ``ada_tf_*`` read stylegan2-ada's TF variables the same way, with its options: the label
+  embedding (``LabelEmbed``) of G and D, D's label mapping (``Mapping<i>``) and projection,
+  clamping after the activation's gain (every FromRGB included), ``fmap_const``, ``use_noise``,
+  minibatch std over the whole batch, and the float16 layers' pre-normalisation of weights and
+  styles before demodulation (``modulated_conv2d_layer``); ``tf1_*`` are these with StyleGAN2's
+  options;
 * ``ada_*`` read a stylegan2-ada-pytorch ``state_dict`` (``[out, in, kh, kw]`` / ``[out, in]``)
   and its constructor kwargs (conv clamping, conditional embedding and projection).
 
@@ -123,7 +129,17 @@ def modulated(x, weight_oihw, styles, demodulate, up_f=None, flip=False):
     return conv_up(x, w[..., ::-1, ::-1] if flip else w, up_f)
 
 
-# --- TF1 (training/networks_stylegan2.py) ----------------------------------------------------------
+# --- TF: StyleGAN2 (training/networks_stylegan2.py) and stylegan2-ada (training/networks.py) ----------
+#
+# stylegan2-ada's TF networks are StyleGAN2's with more options, so one definition serves both:
+# StyleGAN2's is stylegan2-ada's with those options at their neutral values, StyleGAN2's defaults,
+# and its own minibatch-std rule (the layer exists when the group size is > 1).
+
+ADA_TF_G = dict(architecture="skip", resample_kernel=[1, 3, 3, 1], nonlinearity="lrelu", mapping_layers=8,
+                mapping_lrmul=0.01, mapping_nonlinearity="lrelu", label_size=0, use_noise=True, conv_clamp=None,
+                num_fp16_res=0)
+ADA_TF_D = dict(architecture="resnet", resample_kernel=[1, 3, 3, 1], nonlinearity="lrelu", label_size=0,
+                mapping_layers=0, mapping_lrmul=0.1, mbstd_group_size=None, mbstd_num_features=1, conv_clamp=None)
 
 
 def _tf1_oihw(w_hwio):
@@ -138,35 +154,57 @@ def _tf1_dense(v, scope, x, lrmul=1.0, act_name="linear"):
 
 
 def tf1_generator(v: Dict[str, np.ndarray], kw: Dict[str, Any], z, psi=1.0, cutoff=None) -> np.ndarray:
-    """G_main with G_mapping + G_synthesis_stylegan2, randomize_noise=False. v: 'mapping/..', 'synthesis/..'."""
+    """StyleGAN2's G_main with G_mapping + G_synthesis_stylegan2, randomize_noise=False, unconditional."""
+    return ada_tf_generator(v, {**kw, "label_size": 0}, z, None, psi, cutoff)
+
+
+def tf1_discriminator(v: Dict[str, np.ndarray], kw: Dict[str, Any], img) -> np.ndarray:
+    """StyleGAN2's D_stylegan2, unconditional. img NCHW."""
+    group = kw.get("mbstd_group_size", 4)
+    return ada_tf_discriminator(v, {**kw, "label_size": 0, "mbstd_group_size": group,
+                                    "mbstd_num_features": kw.get("mbstd_num_features", 1) if group > 1 else 0}, img)
+
+
+def ada_tf_generator(v: Dict[str, np.ndarray], kw: Dict[str, Any], z, c=None, psi=1.0, cutoff=None) -> np.ndarray:
+    """stylegan2-ada's TF G_main with G_mapping + G_synthesis, randomize_noise=False.
+    v: 'dlatent_avg', 'mapping/..', 'synthesis/..'; c: labels [N, label_size] when conditional."""
+    kw = {**ADA_TF_G, **kw}
     log2 = int(np.log2(kw["resolution"]))
-    arch, f = kw.get("architecture", "skip"), fir(kw.get("resample_kernel", [1, 3, 3, 1]))
+    arch, f, a, clamp = kw["architecture"], fir(kw["resample_kernel"]), kw["nonlinearity"], kw["conv_clamp"]
     x = normalize(np.asarray(z, np.float64))
-    for i in range(kw.get("mapping_layers", 8)):
-        x = _tf1_dense(v, f"mapping/Dense{i}", x, kw.get("mapping_lrmul", 0.01), "lrelu")
+    if kw["label_size"]:  # LabelEmbed: biased, linear, normalised, after z
+        x = np.concatenate([x, normalize(_tf1_dense(v, "mapping/LabelEmbed", np.asarray(c, np.float64)))], axis=1)
+    for i in range(kw["mapping_layers"]):
+        x = _tf1_dense(v, f"mapping/Dense{i}", x, kw["mapping_lrmul"], kw["mapping_nonlinearity"])
     ws = truncate(np.repeat(x[:, np.newaxis], 2 * log2 - 2, axis=1), v["dlatent_avg"], psi, cutoff)
 
-    def style_conv(x, idx, scope, up=False, demodulate=True):
+    def style_conv(x, idx, scope, up=False, demodulate=True, fp16=False):
         mw, mb = v[f"synthesis/{scope}/mod_weight"], v[f"synthesis/{scope}/mod_bias"]
         s = ws[:, idx] @ mw / np.sqrt(mw.shape[0]) + mb + 1
-        return modulated(x, _tf1_oihw(v[f"synthesis/{scope}/weight"]), s, demodulate, f if up else None)
+        w = _tf1_oihw(v[f"synthesis/{scope}/weight"])
+        if fp16 and demodulate:  # the float16 guard: weight and styles pre-normalised before demodulation
+            w = w / np.sqrt(np.prod(w.shape[1:])) / np.max(np.abs(w), axis=(1, 2, 3), keepdims=True)
+            s = s / np.max(np.abs(s))
+        return modulated(x, w, s, demodulate, f if up else None)
 
-    def layer(x, idx, scope, up=False):
-        x = style_conv(x, idx, scope, up)
-        x = x + v[f"synthesis/noise{idx}"] * v[f"synthesis/{scope}/noise_strength"]
-        return act(x + v[f"synthesis/{scope}/bias"][:, None, None], kw.get("nonlinearity", "lrelu"))
+    def layer(x, idx, scope, up=False, fp16=False):
+        x = style_conv(x, idx, scope, up, fp16=fp16)
+        if kw["use_noise"]:
+            x = x + v[f"synthesis/noise{idx}"] * v[f"synthesis/{scope}/noise_strength"]
+        return act(x + v[f"synthesis/{scope}/bias"][:, None, None], a, clamp=clamp)
 
     def torgb(x, k, scope):
-        return style_conv(x, 2 * k - 3, scope, demodulate=False) + v[f"synthesis/{scope}/bias"][:, None, None]
+        y = style_conv(x, 2 * k - 3, scope, demodulate=False) + v[f"synthesis/{scope}/bias"][:, None, None]
+        return act(y, "linear", clamp=clamp)
 
     x = np.tile(v["synthesis/4x4/Const/const"], (len(z), 1, 1, 1))
-    x = layer(x, 0, "4x4/Conv")
+    x = layer(x, 0, "4x4/Conv")  # 4x4 is never float16
     y = torgb(x, 2, "4x4/ToRGB") if arch == "skip" else None
     for k in range(3, log2 + 1):
-        r = f"{2**k}x{2**k}"
+        r, fp16 = f"{2**k}x{2**k}", k > log2 - kw["num_fp16_res"]
         t = x
-        x = layer(x, 2 * k - 5, f"{r}/Conv0_up", up=True)
-        x = layer(x, 2 * k - 4, f"{r}/Conv1")
+        x = layer(x, 2 * k - 5, f"{r}/Conv0_up", up=True, fp16=fp16)
+        x = layer(x, 2 * k - 4, f"{r}/Conv1", fp16=fp16)
         if arch == "resnet":
             x = (x + conv_up(t, _tf1_oihw(v[f"synthesis/{r}/Skip/weight"]), f)) / SQRT2
         if arch == "skip":
@@ -176,16 +214,22 @@ def tf1_generator(v: Dict[str, np.ndarray], kw: Dict[str, Any], z, psi=1.0, cuto
     return y
 
 
-def tf1_discriminator(v: Dict[str, np.ndarray], kw: Dict[str, Any], img) -> np.ndarray:
-    """D_stylegan2, unconditional. img NCHW."""
+def ada_tf_discriminator(v: Dict[str, np.ndarray], kw: Dict[str, Any], img, c=None) -> np.ndarray:
+    """stylegan2-ada's TF D_main without its comparison methods. img NCHW; c: labels when conditional."""
+    kw = {**ADA_TF_D, **kw}
     log2 = int(np.log2(kw["resolution"]))
-    arch, f, a = kw.get("architecture", "resnet"), fir(kw.get("resample_kernel", [1, 3, 3, 1])), kw.get("nonlinearity", "lrelu")
+    arch, f, a, clamp = kw["architecture"], fir(kw["resample_kernel"]), kw["nonlinearity"], kw["conv_clamp"]
 
     def conv(x, scope, op=None, bias=True):
         w = _tf1_oihw(v[f"{scope}/weight"])
         y = conv_same(x, w) if op is None else op(x, w, f)
-        return act(y + v[f"{scope}/bias"][:, None, None], a) if bias else y
+        return act(y + v[f"{scope}/bias"][:, None, None], a, clamp=clamp) if bias else y
 
+    cmap = None
+    if kw["label_size"]:  # LabelEmbed (biased, linear), normalised, then the mapping layers
+        cmap = normalize(_tf1_dense(v, "LabelEmbed", np.asarray(c, np.float64)))
+        for i in range(kw["mapping_layers"]):
+            cmap = _tf1_dense(v, f"Mapping{i}", cmap, kw["mapping_lrmul"], a)
     x, y = None, np.asarray(img, np.float64)
     for k in range(log2, 2, -1):
         r = f"{2**k}x{2**k}"
@@ -199,12 +243,15 @@ def tf1_discriminator(v: Dict[str, np.ndarray], kw: Dict[str, Any], img) -> np.n
         if arch == "skip":
             y = downsample(y, f)
     if arch == "skip":
-        x = x + conv(y, "4x4/FromRGB")
-    if kw.get("mbstd_group_size", 4) > 1:
-        x = minibatch_std(x, kw.get("mbstd_group_size", 4), kw.get("mbstd_num_features", 1))
+        x = x + conv(y, "4x4/FromRGB")  # clamped like every FromRGB here
+    if kw["mbstd_num_features"] > 0:
+        x = minibatch_std(x, kw["mbstd_group_size"], kw["mbstd_num_features"])
     x = conv(x, "4x4/Conv")
-    x = _tf1_dense(v, "4x4/Dense0", x.reshape(len(x), -1), act_name=a)
-    return _tf1_dense(v, "Output", x)
+    x = _tf1_dense(v, "4x4/Dense0", x.reshape(len(x), -1), act_name=a)  # NCHW flattening
+    x = _tf1_dense(v, "Output", x)
+    if cmap is not None:  # projection onto the mapped label, over sqrt(mapping_fmaps)
+        x = np.sum(x * cmap, axis=1, keepdims=True) / np.sqrt(cmap.shape[1])
+    return x
 
 
 # --- stylegan2-ada-pytorch (training/networks.py) -------------------------------------------------

@@ -7,6 +7,10 @@ The streams reproduce what NVIDIA's programs write, opcode for opcode in structu
   components, build_module_src, build_func_name, variables as (name, numpy array) pairs). Arrays
   are written as numpy 1.x does (``numpy.core.multiarray._reconstruct`` + BUILD), 0-d variables
   as numpy scalars, protocol 3 by default (Python 3.6/3.7, the release's environment).
+* stylegan2-ada TF: the same tuple, written by its training loop; its ``Network.__getstate__``
+  writes version 5 and adds ``input_shapes``, ``output_shapes``, ``input_names``,
+  ``output_names``. Variables are named as ``training/networks.py`` creates them (``LabelEmbed``,
+  ``Mapping<i>`` in a conditional D), in its order of creation.
 * stylegan2-ada-pytorch: ``pickle.dump(snapshot_dict)`` where every module reduces to
   ``torch_utils.persistence._reconstruct_persistent_obj(meta)`` (meta: type, version, module_src,
   class_name, state = the module's ``__dict__``), parameters to
@@ -113,49 +117,77 @@ def randn(rng: np.random.RandomState, *shape: int, scale: float = 1.0) -> np.nda
     return np.asarray(rng.randn(*shape) * scale, np.float32)
 
 
-# --- TF1 ------------------------------------------------------------------------------------------
+# --- TF1 and stylegan2-ada TF ----------------------------------------------------------------------
 
 TF_NETWORK = Global("dnnlib.tflib.network", "Network")
 TF1_SOURCE = "# networks_stylegan2.py would be here; a reader must never execute it\n"
+ADA_TF_SOURCE = "# stylegan2-ada's training/networks.py would be here; a reader must never execute it\n"
+
+# The build functions' defaults where the writers need them: StyleGAN2's networks_stylegan2.py and
+# stylegan2-ada's training/networks.py.
+TF1_G = dict(latent_size=512, label_size=0, dlatent_size=512, mapping_layers=8, mapping_fmaps=512, fmap_base=16 << 10,
+             fmap_max=512, architecture="skip", num_channels=3)
+ADA_TF_G = dict(TF1_G, mapping_fmaps=None, label_fmaps=None, fmap_base=16384, fmap_const=None, use_noise=True)
+TF1_D = dict(label_size=0, fmap_base=16 << 10, fmap_max=512, architecture="resnet", num_channels=3,
+             mbstd_group_size=4, mbstd_num_features=1)
+ADA_TF_D = dict(TF1_D, fmap_base=16384, mbstd_group_size=None, mapping_layers=0, mapping_fmaps=None)
+# G_main's own parameters: the other kwargs reach its sub-networks (NVIDIA's G_main passes **kwargs on).
+G_MAIN_PARAMETERS = {"is_training", "is_validation", "return_dlatents", "truncation_psi", "truncation_cutoff",
+                     "truncation_psi_val", "truncation_cutoff_val", "dlatent_avg_beta", "style_mixing_prob",
+                     "mapping_func", "synthesis_func"}
 
 
 def tf_network(name: str, func: str, static_kwargs: dict, variables: Dict[str, np.ndarray], components=None,
-               source: str = TF1_SOURCE) -> NewObj:
+               source: str = TF1_SOURCE, version: int = 4, io: Optional[dict] = None) -> NewObj:
+    """``Network.__getstate__``: version 4 (StyleGAN2) or 5 (stylegan2-ada, which adds ``io``: the
+    input/output shapes and names)."""
     state = dict(
-        version=4, name=name, static_kwargs=dict(static_kwargs), components=dict(components or {}),
+        version=version, name=name, static_kwargs=dict(static_kwargs), components=dict(components or {}),
         build_module_src=source, build_func_name=func,
         variables=[(k, np_scalar(v[()]) if v.ndim == 0 else np_array(v)) for k, v in variables.items()],
     )
+    if version >= 5:
+        state.update(io or {})
     return NewObj(TF_NETWORK, (), state=state)
 
 
-def tf1_generator_variables(kw: dict, rng: np.random.RandomState) -> Dict[str, Dict[str, np.ndarray]]:
-    """Random variables of G_main / G_mapping / G_synthesis_stylegan2, by component, in TF1 layouts."""
-    log2 = int(np.log2(kw["resolution"]))
-    z, w, arch = kw.get("latent_size", 512), kw.get("dlatent_size", 512), kw.get("architecture", "skip")
-    layers, fmaps = kw.get("mapping_layers", 8), kw.get("mapping_fmaps", 512)
+def _nf(kw: dict):
+    return lambda stage: int(np.clip(int(kw["fmap_base"] / 2.0**stage), 1, kw["fmap_max"]))
 
-    def nf(stage):
-        return int(np.clip(int(kw.get("fmap_base", 16 << 10) / 2.0**stage), 1, kw.get("fmap_max", 512)))
+
+def tf_generator_variables(kw: dict, rng: np.random.RandomState, ada: bool = False) -> Dict[str, Dict[str, np.ndarray]]:
+    """Random variables of G_main / G_mapping / G_synthesis(_stylegan2), by component, in TF layouts and
+    in the order NVIDIA's code creates them; ``ada``: stylegan2-ada's options (labels, fmap_const,
+    use_noise), otherwise StyleGAN2's (labels not written: that importer refuses them first)."""
+    kw = {**(ADA_TF_G if ada else TF1_G), **kw}
+    log2 = int(np.log2(kw["resolution"]))
+    z, w, arch, layers = kw["latent_size"], kw["dlatent_size"], kw["architecture"], kw["mapping_layers"]
+    labels, noise, nf = kw["label_size"] if ada else 0, kw.get("use_noise", True), _nf(kw)
 
     f32 = functools.partial(randn, rng)
     mapping = {}
+    embed = (kw["label_fmaps"] or z) if labels else 0
+    if labels:
+        mapping["LabelEmbed/weight"], mapping["LabelEmbed/bias"] = f32(labels, embed), f32(embed, scale=0.5)
+    n_in = z + embed
     for i in range(layers):
-        n_in, n_out = (z if i == 0 else fmaps), (w if i == layers - 1 else fmaps)
+        n_out = w if i == layers - 1 else (kw["mapping_fmaps"] or w)
         mapping[f"Dense{i}/weight"], mapping[f"Dense{i}/bias"] = f32(n_in, n_out, scale=100.0), f32(n_out, scale=20.0)
-    syn = {f"noise{i}": f32(1, 1, 2 ** ((i + 5) // 2), 2 ** ((i + 5) // 2)) for i in range(2 * log2 - 3)}
+        n_in = n_out
+    syn = {f"noise{i}": f32(1, 1, 2 ** ((i + 5) // 2), 2 ** ((i + 5) // 2)) for i in range(2 * log2 - 3) if noise}
 
-    def layer(scope, k, cin, cout, noise=True):  # ToRGB (no noise) weights are small: images about [-1, 1]
-        syn[f"{scope}/weight"] = f32(k, k, cin, cout, scale=1.0 if noise else 0.1)
+    def layer(scope, k, cin, cout, rgb=False):  # ToRGB weights are small: images about [-1, 1]
+        syn[f"{scope}/weight"] = f32(k, k, cin, cout, scale=0.1 if rgb else 1.0)
         syn[f"{scope}/mod_weight"], syn[f"{scope}/mod_bias"] = f32(w, cin), f32(cin, scale=0.5)
-        if noise:
+        if noise and not rgb:
             syn[f"{scope}/noise_strength"] = f32(scale=0.5)
         syn[f"{scope}/bias"] = f32(cout, scale=0.5)
 
-    syn["4x4/Const/const"] = f32(1, nf(1), 4, 4)
-    layer("4x4/Conv", 3, nf(1), nf(1))
+    const = kw.get("fmap_const") or nf(1)
+    syn["4x4/Const/const"] = f32(1, const, 4, 4)
+    layer("4x4/Conv", 3, const, nf(1))
     if arch == "skip":
-        layer("4x4/ToRGB", 1, nf(1), kw.get("num_channels", 3), noise=False)
+        layer("4x4/ToRGB", 1, nf(1), kw["num_channels"], rgb=True)
     for k in range(3, log2 + 1):
         r = f"{2**k}x{2**k}"
         layer(f"{r}/Conv0_up", 3, nf(k - 2), nf(k - 1))
@@ -163,18 +195,17 @@ def tf1_generator_variables(kw: dict, rng: np.random.RandomState) -> Dict[str, D
         if arch == "resnet":
             syn[f"{r}/Skip/weight"] = f32(1, 1, nf(k - 2), nf(k - 1))
         if arch == "skip" or k == log2:
-            layer(f"{r}/ToRGB", 1, nf(k - 1), kw.get("num_channels", 3), noise=False)
-    own = {"lod": np.zeros((), np.float32), "dlatent_avg": f32(w, scale=0.5)}
+            layer(f"{r}/ToRGB", 1, nf(k - 1), kw["num_channels"], rgb=True)
+    own = {"dlatent_avg": f32(w, scale=0.5)} if ada else {"lod": np.zeros((), np.float32), "dlatent_avg": f32(w, scale=0.5)}
     return {"": own, "mapping": mapping, "synthesis": syn}
 
 
-def tf1_discriminator_variables(kw: dict, rng: np.random.RandomState) -> Dict[str, np.ndarray]:
-    log2 = int(np.log2(kw["resolution"]))
-    arch = kw.get("architecture", "resnet")
-
-    def nf(stage):
-        return int(np.clip(int(kw.get("fmap_base", 16 << 10) / 2.0**stage), 1, kw.get("fmap_max", 512)))
-
+def tf_discriminator_variables(kw: dict, rng: np.random.RandomState, ada: bool = False) -> Dict[str, np.ndarray]:
+    """Random variables of D_stylegan2 (StyleGAN2) or D_main (``ada``, with its label mapping)."""
+    kw = {**(ADA_TF_D if ada else TF1_D), **kw}
+    log2, arch, nf = int(np.log2(kw["resolution"])), kw["architecture"], _nf(kw)
+    labels = kw["label_size"] if ada else 0
+    cmap = (kw["mapping_fmaps"] or nf(0)) if labels else 0
     v = {}
 
     def conv(scope, k, cin, cout, bias=True):
@@ -182,44 +213,80 @@ def tf1_discriminator_variables(kw: dict, rng: np.random.RandomState) -> Dict[st
         if bias:
             v[f"{scope}/bias"] = (rng.randn(cout) * 0.5).astype(np.float32)
 
+    if labels:  # D_main maps the label before the blocks
+        v["LabelEmbed/weight"], v["LabelEmbed/bias"] = randn(rng, labels, cmap), randn(rng, cmap, scale=0.5)
+        for i in range(kw["mapping_layers"]):  # equalized with lrmul 0.1 by default: stored about 1 / lrmul
+            v[f"Mapping{i}/weight"], v[f"Mapping{i}/bias"] = randn(rng, cmap, cmap, scale=10.0), randn(rng, cmap, scale=2.0)
     for k in range(log2, 2, -1):
         r = f"{2**k}x{2**k}"
         if arch == "skip" or k == log2:
-            conv(f"{r}/FromRGB", 1, kw.get("num_channels", 3), nf(k - 1))
+            conv(f"{r}/FromRGB", 1, kw["num_channels"], nf(k - 1))
         conv(f"{r}/Conv0", 3, nf(k - 1), nf(k - 1))
         conv(f"{r}/Conv1_down", 3, nf(k - 1), nf(k - 2))
         if arch == "resnet":
             conv(f"{r}/Skip", 1, nf(k - 1), nf(k - 2), bias=False)
     if arch == "skip":
-        conv("4x4/FromRGB", 1, kw.get("num_channels", 3), nf(1))
-    mbstd = kw.get("mbstd_num_features", 1) if kw.get("mbstd_group_size", 4) > 1 else 0
+        conv("4x4/FromRGB", 1, kw["num_channels"], nf(1))
+    if ada:
+        mbstd = kw["mbstd_num_features"]
+    else:
+        mbstd = kw["mbstd_num_features"] if kw["mbstd_group_size"] > 1 else 0
     conv("4x4/Conv", 3, nf(1) + mbstd, nf(1))
     v["4x4/Dense0/weight"], v["4x4/Dense0/bias"] = rng.randn(nf(1) * 16, nf(0)).astype(np.float32), rng.randn(nf(0)).astype(np.float32)
-    v["Output/weight"], v["Output/bias"] = rng.randn(nf(0), 1).astype(np.float32), rng.randn(1).astype(np.float32)
+    v["Output/weight"], v["Output/bias"] = rng.randn(nf(0), cmap or 1).astype(np.float32), rng.randn(cmap or 1).astype(np.float32)
     return v
+
+
+def _io(inputs: Dict[str, list], outputs: Dict[str, list]) -> dict:
+    """Network.input_shapes / output_shapes / input_names / output_names (version 5)."""
+    return dict(input_shapes=list(inputs.values()), output_shapes=list(outputs.values()),
+                input_names=list(inputs), output_names=list(outputs))
+
+
+def _tf_pickle(g_kwargs: dict, d_kwargs: dict, seed: int, protocol: int, g_func: str, d_func: str, synthesis_func: str,
+               source: str, ada: bool) -> Tuple[bytes, dict]:
+    rng = np.random.RandomState(seed)
+    nets, flat = [], {}
+    g_all = {**(ADA_TF_G if ada else TF1_G), **g_kwargs}
+    res, c, labels = g_all["resolution"], g_all["num_channels"], g_all["label_size"]
+    num_ws, image = 2 * int(np.log2(res)) - 2, [None, c, res, res]
+    version = 5 if ada else 4
+    # Sub-networks get G's kwargs without G_main's own (StyleGAN2's writer passed them all: harmless).
+    sub_kwargs = {k: v for k, v in g_kwargs.items() if k not in G_MAIN_PARAMETERS} if ada else dict(g_kwargs)
+    for name in ("G", "D", "Gs"):
+        if name == "D":
+            v = tf_discriminator_variables(d_kwargs, rng, ada)
+            io = _io({"images_in": image, "labels_in": [None, d_kwargs.get("label_size", 0)]}, {"scores_out": [None, 1]})
+            nets.append(tf_network(name, d_func, d_kwargs, v, source=source, version=version, io=io))
+            flat[name] = v
+            continue
+        groups = tf_generator_variables(g_kwargs, rng, ada)
+        z, w = [None, g_all["latent_size"]], [None, num_ws, g_all["dlatent_size"]]
+        comps = {
+            "mapping": tf_network(f"{name}_mapping", "G_mapping", {**sub_kwargs, "dlatent_broadcast": num_ws},
+                                  groups["mapping"], source=source, version=version,
+                                  io=_io({"latents_in": z, "labels_in": [None, labels]}, {"dlatents_out": w})),
+            "synthesis": tf_network(f"{name}_synthesis", synthesis_func, sub_kwargs, groups["synthesis"], source=source,
+                                    version=version, io=_io({"dlatents_in": w}, {"images_out": image})),
+        }
+        io = _io({"latents_in": z, "labels_in": [None, labels]}, {"images_out": image})
+        nets.append(tf_network(name, g_func, g_kwargs, groups[""], comps, source=source, version=version, io=io))
+        flat[name] = {(f"{p}/" if p else "") + k: val for p, group in groups.items() for k, val in group.items()}
+    return dumps(tuple(nets), protocol), flat
 
 
 def tf1_pickle(g_kwargs: dict, d_kwargs: dict, seed: int = 0, protocol: int = 3, g_func: str = "G_main",
                d_func: str = "D_stylegan2", source: str = TF1_SOURCE) -> Tuple[bytes, dict]:
-    """A (G, D, Gs) pickle and the variables it holds: {'G': {full name: array}, 'D': ..., 'Gs': ...}."""
-    rng = np.random.RandomState(seed)
-    nets, flat = [], {}
-    num_ws = 2 * int(np.log2(g_kwargs["resolution"])) - 2
-    for name in ("G", "D", "Gs"):
-        if name == "D":
-            v = tf1_discriminator_variables(d_kwargs, rng)
-            nets.append(tf_network(name, d_func, d_kwargs, v, source=source))
-            flat[name] = v
-            continue
-        groups = tf1_generator_variables(g_kwargs, rng)
-        comps = {
-            "mapping": tf_network(f"{name}_mapping", "G_mapping", {**g_kwargs, "dlatent_broadcast": num_ws},
-                                  groups["mapping"], source=source),
-            "synthesis": tf_network(f"{name}_synthesis", "G_synthesis_stylegan2", g_kwargs, groups["synthesis"], source=source),
-        }
-        nets.append(tf_network(name, g_func, g_kwargs, groups[""], comps, source=source))
-        flat[name] = {(f"{p}/" if p else "") + k: val for p, group in groups.items() for k, val in group.items()}
-    return dumps(tuple(nets), protocol), flat
+    """A StyleGAN2 (G, D, Gs) pickle and the variables it holds: {'G': {full name: array}, 'D': ..., 'Gs': ...}."""
+    return _tf_pickle(g_kwargs, d_kwargs, seed, protocol, g_func, d_func, "G_synthesis_stylegan2", source, ada=False)
+
+
+def ada_tf_pickle(g_kwargs: dict, d_kwargs: dict, seed: int = 0, protocol: int = 3, g_func: str = "G_main",
+                  d_func: str = "D_main", synthesis_func: str = "G_synthesis",
+                  source: str = ADA_TF_SOURCE) -> Tuple[bytes, dict]:
+    """A stylegan2-ada TF (G, D, Gs) pickle, as its training loop's ``pickle.dump((G, D, Gs), f)`` writes
+    it (Python 3.7: protocol 3; Network state version 5), and the variables it holds."""
+    return _tf_pickle(g_kwargs, d_kwargs, seed, protocol, g_func, d_func, synthesis_func, source, ada=True)
 
 
 # --- stylegan2-ada-pytorch ------------------------------------------------------------------------

@@ -47,6 +47,28 @@ def test_tf1_pickle_to_keras_files(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["D.keras", "G.keras", "G_ema.keras", "in.pkl"]
 
 
+def test_ada_tf_pickle_to_keras_files(tmp_path):
+    """A conditional stylegan2-ada TF pickle (as its cifar10.pkl: D 'orig', label embedding alone); its
+    fmap_const (a 4x4 constant narrower than the 4x4 block) survives the .keras file."""
+    g = dict(G_KW, label_size=2, num_fp16_res=4, conv_clamp=256, fmap_const=4)
+    d = dict(D_KW, label_size=2, architecture="orig", num_fp16_res=4, conv_clamp=256)
+    data, v = op.ada_tf_pickle(g, d)
+    (tmp_path / "in.pkl").write_bytes(data)
+    r = convert(f"--pkl={tmp_path / 'in.pkl'}", f"--out={tmp_path / 'G.keras'}", f"--out_d={tmp_path / 'D.keras'}")
+    assert r.returncode == 0, r.stderr
+    assert "stylegan2-ada TF pickle" in r.stdout and "c_dim=2" in r.stdout
+    z, c = np.random.RandomState(0).randn(2, 8), np.eye(2)
+    G = load_generator(str(tmp_path / "G.keras"))
+    assert G.config.const_channels == 4
+    got = G(tf.constant(z, tf.float32), tf.constant(c, tf.float32), noise_mode="const").numpy().transpose(0, 3, 1, 2)
+    np.testing.assert_allclose(got, ref.ada_tf_generator(v["Gs"], g, z, c), atol=1e-4, rtol=0)
+    img = np.random.RandomState(1).randn(2, 3, 8, 8)
+    got = load_discriminator(str(tmp_path / "D.keras"))(tf.constant(img.transpose(0, 2, 3, 1), tf.float32),
+                                                         tf.constant(c, tf.float32)).numpy()
+    expected = ref.ada_tf_discriminator(v["D"], d, img, c)
+    np.testing.assert_allclose(got, expected, atol=1e-5 * max(1, np.abs(expected).max()), rtol=0)
+
+
 def test_ada_pickle_to_keras_file(tmp_path):
     g = dict(z_dim=8, c_dim=2, w_dim=8, img_resolution=8, img_channels=3, mapping_kwargs=dict(num_layers=2),
              synthesis_kwargs=dict(channel_base=64, channel_max=16))
@@ -73,6 +95,7 @@ def bad_inputs(tmp_path):
     """name -> (writes the input file, phrase the one-line error must contain)."""
     tf1, _ = op.tf1_pickle(G_KW, D_KW)
     conditional, _ = op.tf1_pickle(dict(G_KW, label_size=4), D_KW)
+    pagan, _ = op.ada_tf_pickle(G_KW, dict(D_KW, use_pagan=True))
     marker = tmp_path / "pwned"
     return {
         "truncated": (lambda p: p.write_bytes(tf1[: len(tf1) // 3]), "is truncated"),
@@ -81,13 +104,14 @@ def bad_inputs(tmp_path):
         "torch.save legacy": (lambda p: p.write_bytes(op.torch_storage_bytes(np.ones(3, np.float32))), "is a torch.save file"),
         "list pickle": (lambda p: p.write_bytes(pickle.dumps([1, 2, 3])), "holds a list, not NVIDIA networks"),
         "unsupported option": (lambda p: p.write_bytes(conditional), "conditional TF1 networks"),
+        "ada TF comparison method": (lambda p: p.write_bytes(pagan), "use_pagan=True (a comparison method"),
         "malicious": (lambda p: p.write_bytes(op.dumps(op.Reduce(op.Global("posix", "system"), (f"touch {marker}",)), 4)),
                       "refusing to load posix.system"),
     }
 
 
 @pytest.mark.parametrize("kind", ["truncated", "random zip", "torch.save zip", "torch.save legacy", "list pickle",
-                                  "unsupported option", "malicious"])
+                                  "unsupported option", "ada TF comparison method", "malicious"])
 def test_bad_input_is_one_line_error_and_writes_nothing(tmp_path, kind):
     write, phrase = bad_inputs(tmp_path)[kind]
     write(tmp_path / "in.pkl")

@@ -26,11 +26,16 @@ ADA_G = dict(z_dim=8, c_dim=2, w_dim=8, img_resolution=8, img_channels=3, mappin
              synthesis_kwargs=dict(channel_base=64, channel_max=16, conv_clamp=256, num_fp16_res=1))
 ADA_D = dict(c_dim=2, img_resolution=8, img_channels=3, channel_base=64, channel_max=16, cmap_dim=4,
              mapping_kwargs=dict(num_layers=1), epilogue_kwargs=dict(mbstd_group_size=2), block_kwargs=dict(freeze_layers=0))
+ADA_TF_G = dict(resolution=8, num_channels=3, label_size=2, fmap_base=64, fmap_max=16, latent_size=8, dlatent_size=8,
+                mapping_layers=2, label_fmaps=4, fmap_const=8, num_fp16_res=1, conv_clamp=256)
+ADA_TF_D = dict(resolution=8, num_channels=3, label_size=2, fmap_base=64, fmap_max=16, mbstd_group_size=2,
+                mapping_layers=1, num_fp16_res=1, conv_clamp=256, freeze_layers=0)
+PICKLES = {"tf1": lambda: op.tf1_pickle(TF1_G, TF1_D), "ada": lambda: op.ada_pickle(ADA_G, ADA_D),
+           "adatf": lambda: op.ada_tf_pickle(ADA_TF_G, ADA_TF_D)}
 
 
 def decoded(kind):
-    data = op.tf1_pickle(TF1_G, TF1_D)[0] if kind == "tf1" else op.ada_pickle(ADA_G, ADA_D)[0]
-    return safe_unpickle.load(io.BytesIO(data), kind)
+    return safe_unpickle.load(io.BytesIO(PICKLES[kind]()[0]), kind)
 
 
 def read(data):
@@ -137,7 +142,7 @@ class Importer:
                 net.build()
 
 
-@pytest.mark.parametrize("kind, count", [("tf1", 400), ("ada", 300)])
+@pytest.mark.parametrize("kind, count", [("tf1", 400), ("ada", 300), ("adatf", 300)])
 def test_fuzzed_pickles_raise_only_user_errors(kind, count):
     """Seeded and bounded: ``count`` single-value mutations of the decoded test pickle."""
     data = decoded(kind)
@@ -249,11 +254,15 @@ CONFIGS = [
                     use_noise=False, mapping=MappingConfig(num_layers=2, embed_features=5, layer_features=7, w_avg_beta=None)),
     GeneratorConfig(img_resolution=4, img_channels=1, z_dim=4, c_dim=2, w_dim=6, channel_base=64, channel_max=8,
                     architecture="orig", mapping=MappingConfig(num_layers=1)),
+    GeneratorConfig(img_resolution=8, z_dim=4, c_dim=2, w_dim=6, channel_base=64, channel_max=8, const_channels=5,
+                    mapping=MappingConfig(num_layers=0, embed_features=2)),
     DiscriminatorConfig(img_resolution=16, channel_base=128, channel_max=16, mbstd_num_channels=3),
     DiscriminatorConfig(img_resolution=8, c_dim=3, architecture="skip", channel_base=128, channel_max=16, cmap_dim=6,
                         mapping=MappingConfig(num_layers=2, embed_features=4, w_avg_beta=None)),
     DiscriminatorConfig(img_resolution=4, c_dim=2, architecture="orig", channel_base=64, channel_max=8,
                         mbstd_num_channels=0, mapping=MappingConfig(num_layers=1, w_avg_beta=None)),
+    DiscriminatorConfig(img_resolution=8, c_dim=3, channel_base=64, channel_max=8, cmap_dim=5,
+                        mapping=MappingConfig(num_layers=0, embed_features=5, w_avg_beta=None)),
 ]
 
 

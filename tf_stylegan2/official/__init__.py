@@ -1,9 +1,10 @@
 """Importing NVIDIA's official pretrained networks, without running code from their pickles.
 
-Two formats are read, both with the restricted unpickler of :mod:`.safe_unpickle` (neither TF1,
+Three formats are read, all with the restricted unpickler of :mod:`.safe_unpickle` (neither TF1,
 torch nor NVIDIA's repositories are needed):
 
 * the StyleGAN2 TF1 release: ``(G, D, Gs)`` of ``dnnlib.tflib.network.Network`` (:mod:`.tf1`);
+* stylegan2-ada's TF release: the same tuple, of its own build functions (:mod:`.ada_tf`);
 * stylegan2-ada-pytorch: ``{'G', 'D', 'G_ema', ...}`` of persistent torch modules (:mod:`.ada_pytorch`).
 
   nets = read("stylegan2-ffhq-config-f.pkl")      # {'G', 'D', 'G_ema'} -> NetworkState
@@ -21,8 +22,8 @@ import os
 from typing import Any, Dict, Optional
 
 from tf_stylegan2.fileio import UserError, atomic_path
-from tf_stylegan2.official import ada_pytorch, safe_unpickle, tf1
-from tf_stylegan2.official.safe_unpickle import TorchFile, UnsafePickleError, load_torch
+from tf_stylegan2.official import ada_pytorch, ada_tf, safe_unpickle, tf1
+from tf_stylegan2.official.safe_unpickle import TFNetwork, TorchFile, UnsafePickleError, load_torch
 from tf_stylegan2.official.state import NetworkState
 
 __all__ = ["OfficialNetworks", "NetworkState", "TorchFile", "UnsafePickleError", "convert", "load_torch", "read",
@@ -38,7 +39,7 @@ class OfficialNetworks:
 
 
 def read(path: str) -> OfficialNetworks:
-    """Reads an official network pickle (either format) into configs and weights; builds nothing."""
+    """Reads an official network pickle (any of the formats) into configs and weights; builds nothing."""
     if not os.path.isfile(path):
         raise UserError(f"no such file: {path}")
     with open(path, "rb") as f:
@@ -53,15 +54,21 @@ def read(path: str) -> OfficialNetworks:
 
 def read_data(data: Any, what: str = "the pickle") -> OfficialNetworks:
     """The networks in an unpickled official pickle (what :func:`read` does after unpickling)."""
+    if ada_tf.is_ada_tf_pickle(data):
+        return OfficialNetworks(ada_tf.FORMAT, ada_tf.read_ada_tf(data))
     if tf1.is_tf1_pickle(data):
         return OfficialNetworks(tf1.FORMAT, tf1.read_tf1(data))
     if ada_pytorch.is_ada_pickle(data):
         return OfficialNetworks(ada_pytorch.FORMAT, ada_pytorch.read_ada(data))
     if isinstance(data, int) and data == safe_unpickle.TORCH_LEGACY_MAGIC:
         raise UserError(f"{what} is a torch.save file, not a network pickle")
+    if isinstance(data, tuple) and any(isinstance(n, TFNetwork) for n in data):
+        count = sum(isinstance(n, TFNetwork) for n in data)
+        raise UserError(f"{what} holds {count} TF networks in a tuple of {len(data)} items; a StyleGAN2 or "
+                        "stylegan2-ada TF pickle holds three: (G, D, Gs)")
     raise UserError(
-        f"{what} holds a {type(data).__name__}, not NVIDIA networks: expected a StyleGAN2 TF1 pickle "
-        "(a tuple G, D, Gs) or a stylegan2-ada-pytorch pickle (a dict with G, D, G_ema)"
+        f"{what} holds a {type(data).__name__}, not NVIDIA networks: expected a StyleGAN2 or stylegan2-ada TF "
+        "pickle (a tuple G, D, Gs) or a stylegan2-ada-pytorch pickle (a dict with G, D, G_ema)"
     )
 
 

@@ -112,7 +112,7 @@ def _checked_mapping(m: Any, what: str, generator: bool) -> MappingConfig:
     if not isinstance(m, MappingConfig):
         raise UserError(f"{what}: malformed mapping options")
     return MappingConfig(
-        num_layers=integer(m.num_layers, "mapping.num_layers", what, 1, MAX_LAYERS),
+        num_layers=integer(m.num_layers, "mapping.num_layers", what, 0, MAX_LAYERS),
         embed_features=optional_integer(m.embed_features, "mapping.embed_features", what, 1),
         layer_features=optional_integer(m.layer_features, "mapping.layer_features", what, 1),
         activation=choice(m.activation, "mapping.activation", what, ACTIVATIONS),
@@ -140,12 +140,23 @@ def checked_config(config: Config, what: str) -> Config:
         raise UserError(f"{what}: channel_base={fields['channel_base']} leaves no channels at "
                         f"{fields['img_resolution']}x{fields['img_resolution']} (channel_base / resolution there)")
     generator = isinstance(config, GeneratorConfig)
+    channels4 = min(fields["channel_base"] // 4, fields["channel_max"])
     if generator:
         fields.update(z_dim=integer(config.z_dim, "z_dim", what, 1), w_dim=integer(config.w_dim, "w_dim", what, 1),
-                      use_noise=flag(config.use_noise, "use_noise", what))
+                      use_noise=flag(config.use_noise, "use_noise", what),
+                      const_channels=optional_integer(config.const_channels, "const_channels", what, 1))
     else:
         fields.update(cmap_dim=optional_integer(config.cmap_dim, "cmap_dim", what, 1),
                       mbstd_group_size=optional_integer(config.mbstd_group_size, "mbstd_group_size", what, 1),
                       mbstd_num_channels=integer(config.mbstd_num_channels, "mbstd_num_channels", what))
-    fields["mapping"] = _checked_mapping(config.mapping, what, generator)
+        if fields["mbstd_num_channels"] and channels4 % fields["mbstd_num_channels"]:
+            raise UserError(f"{what}: the {channels4} channels at 4x4 cannot be split into "
+                            f"mbstd_num_channels={fields['mbstd_num_channels']} minibatch-std slices")
+    mapping = fields["mapping"] = _checked_mapping(config.mapping, what, generator)
+    if mapping.num_layers == 0 and (generator or fields["c_dim"]):  # built without layers: its input is its output
+        width = fields["w_dim"] if generator else (fields["cmap_dim"] or channels4)
+        inputs = (fields["z_dim"] if generator else 0) + ((mapping.embed_features or width) if fields["c_dim"] else 0)
+        if inputs != width:
+            raise UserError(f"{what}: a mapping network without layers passes its {inputs} input features through, "
+                            f"but {width} are expected")
     return dataclasses.replace(config, **fields)

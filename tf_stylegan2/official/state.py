@@ -76,7 +76,7 @@ class NetworkState:
 
 def _mapping_count(z_dim: int, c_dim: int, w_dim: int, m, w_avg: bool) -> int:
     embed = (m.embed_features or w_dim) if c_dim else 0
-    features = [z_dim + embed] + [m.layer_features or w_dim] * (m.num_layers - 1) + [w_dim]
+    features = [z_dim + embed] + [m.layer_features or w_dim] * (m.num_layers - 1) + [w_dim] if m.num_layers else []
     count = (c_dim + 1) * embed + sum((a + 1) * b for a, b in zip(features, features[1:]))
     return count + (w_dim if w_avg else 0)
 
@@ -93,7 +93,8 @@ def parameter_count(config: Config) -> int:
             return (w + 1) * cin + cin * cout * k * k + cout + ((1 + r * r) if r and config.use_noise else 0)
 
         count = _mapping_count(config.z_dim, config.c_dim, w, config.mapping, config.mapping.w_avg_beta is not None)
-        count += ch(4) * 16 + modulated(ch(4), ch(4), 3, 4)
+        const = config.const_channels or ch(4)
+        count += const * 16 + modulated(const, ch(4), 3, 4)
         for k in range(2, log2 + 1):
             r = 2**k
             if k > 2:

@@ -25,11 +25,15 @@ variable for its rank before it is transposed. Refused with a clear error: condi
 and its discriminator multiplies the output by the label without a mapping network; neither has
 an equivalent here), the progressive-growing and StyleGAN1 networks (configs A-D), un-normalised
 latents, and unknown options.
+
+The helpers here read any ``dnnlib`` Network pickle; :mod:`.ada_tf` uses them, with its own
+:class:`Release`, for stylegan2-ada's TF networks (same state and variable scheme, more options).
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Tuple
+import dataclasses
+from typing import Any, Callable, Dict, FrozenSet, List, Tuple
 
 import numpy as np
 
@@ -41,6 +45,19 @@ from tf_stylegan2.official.safe_unpickle import TFNetwork
 from tf_stylegan2.official.state import NetworkState
 
 FORMAT = "StyleGAN2 TF1"
+
+
+@dataclasses.dataclass(frozen=True)
+class Release:
+    """One of NVIDIA's TF releases that store ``dnnlib`` Networks, as the messages name it."""
+
+    name: str  # "StyleGAN2"
+    version: int  # the Network state version its dnnlib writes
+    source: str  # the module of its build functions
+    networks: str  # which of its networks are read
+
+
+STYLEGAN2 = Release("StyleGAN2", 4, "networks_stylegan2.py", "configs E and F")
 
 # Defaults of the build functions in networks_stylegan2.py, for options a pickle omits.
 _MAPPING = dict(latent_size=512, label_size=0, dlatent_size=512, mapping_layers=8, mapping_fmaps=512,
@@ -68,9 +85,9 @@ _CHECKS = dict(
 )
 # Run-time options (truncation, noise, evaluation mode, implementation, dtype): they do not change
 # the weights' meaning and are chosen per call in our API.
-_RUN_TIME = {"truncation_psi", "truncation_cutoff", "truncation_psi_val", "truncation_cutoff_val",
-             "style_mixing_prob", "is_training", "is_validation", "return_dlatents", "randomize_noise",
-             "fused_modconv", "dtype", "structure", "dlatent_broadcast"}
+_RUN_TIME = frozenset({"truncation_psi", "truncation_cutoff", "truncation_psi_val", "truncation_cutoff_val",
+                       "style_mixing_prob", "is_training", "is_validation", "return_dlatents", "randomize_noise",
+                       "fused_modconv", "dtype", "structure", "dlatent_broadcast"})
 
 
 def is_tf1_pickle(data: Any) -> bool:
@@ -83,15 +100,15 @@ def read_tf1(data: Tuple[TFNetwork, TFNetwork, TFNetwork]) -> Dict[str, NetworkS
     return {"G": _generator(G, "G"), "D": _discriminator(D, "D"), "G_ema": _generator(Gs, "Gs")}
 
 
-def _check_network(net: TFNetwork, build_func: str, what: str) -> Dict[str, np.ndarray]:
+def _check_network(net: TFNetwork, build_func: str, what: str, release: Release = STYLEGAN2) -> Dict[str, np.ndarray]:
     """Checks the Network's version and build function; returns its own variables by name."""
     state = net.state
-    if state.get("version") != 4:
-        raise UserError(f"{what}: TF1 Network pickle version {state.get('version')!r} is not supported "
-                        "(StyleGAN2 writes version 4)")
+    if state.get("version") != release.version:
+        raise UserError(f"{what}: TF1 Network pickle version {options.shown(state.get('version'))} is not supported "
+                        f"({release.name} writes version {release.version})")
     if state.get("build_func_name") != build_func:
         raise UserError(f"{what}: network {options.shown(state.get('build_func_name'))} is not supported; "
-                        f"only StyleGAN2's {build_func} (configs E and F) can be imported")
+                        f"only {release.name}'s {build_func} ({release.networks}) can be imported")
     if not isinstance(state.get("static_kwargs"), dict) or not all(isinstance(k, str) for k in state["static_kwargs"]):
         raise UserError(f"{what}: the Network has no static_kwargs (a dict of options by name)")
     variables = state.get("variables")
@@ -105,14 +122,18 @@ def _check_network(net: TFNetwork, build_func: str, what: str) -> Dict[str, np.n
     return out
 
 
-def _options(kwargs: Dict[str, Any], defaults: Dict[str, Any], what: str) -> Dict[str, Any]:
-    """The options that shape the network, defaults filled in, each checked by :data:`_CHECKS`."""
-    unknown = sorted(set(kwargs) - set(defaults) - _RUN_TIME)
+Check = Callable[[Any, str, str], Any]
+
+
+def _options(kwargs: Dict[str, Any], defaults: Dict[str, Any], what: str, checks: Dict[str, Check] = _CHECKS,
+             run_time: FrozenSet[str] = _RUN_TIME, release: Release = STYLEGAN2) -> Dict[str, Any]:
+    """The options that shape the network, defaults filled in, each checked by ``checks``."""
+    unknown = sorted(set(kwargs) - set(defaults) - run_time)
     if unknown:
-        raise UserError(f"{what}: TF1 option {unknown[0]!r} is not supported by this importer "
-                        "(only the StyleGAN2 release's networks_stylegan2.py is)")
-    merged = {**defaults, **{k: v for k, v in kwargs.items() if k not in _RUN_TIME}}
-    return {k: _CHECKS[k](v, k, what) if k in _CHECKS else v for k, v in merged.items()}
+        raise UserError(f"{what}: TF1 option {options.shown(unknown[0])} is not supported by this importer "
+                        f"(only the {release.name} release's {release.source} is)")
+    merged = {**defaults, **{k: v for k, v in kwargs.items() if k not in run_time}}
+    return {k: checks[k](v, k, what) if k in checks else v for k, v in merged.items()}
 
 
 def _channels(o: Dict[str, Any], resolutions: List[int], what: str) -> Tuple[int, int]:
@@ -128,10 +149,13 @@ def _channels(o: Dict[str, Any], resolutions: List[int], what: str) -> Tuple[int
     return base, fmap_max
 
 
-def _common(o: Dict[str, Any], what: str) -> Dict[str, Any]:
+def _unconditional(o: Dict[str, Any], what: str) -> None:
     if o["label_size"]:
         raise UserError(f"{what}: conditional TF1 networks (label_size={o['label_size']}) are not supported: TF1 "
                         "conditions differently from stylegan2-ada and from this library")
+
+
+def _common(o: Dict[str, Any], what: str) -> Dict[str, Any]:
     resolution = o["resolution"]
     try:
         check_resolution(resolution)
@@ -139,6 +163,27 @@ def _common(o: Dict[str, Any], what: str) -> Dict[str, Any]:
     except ValueError as e:
         raise UserError(f"{what}: {e}") from None
     return dict(img_resolution=resolution, img_channels=o["num_channels"], resample_filter=o["resample_kernel"])
+
+
+def _dense_features(o: Dict[str, Any], channel_base: int, channel_max: int, what: str) -> None:
+    """D's 4x4 dense layer has nf(0) features; ours (and ada-pytorch's) those of the 4x4 block."""
+    dense = int(np.clip(int(o["fmap_base"]), o["fmap_min"], o["fmap_max"]))
+    if dense != min(channel_base // 4, channel_max):
+        raise UserError(f"{what}: the 4x4 dense layer has {dense} features, not the {min(channel_base // 4, channel_max)} "
+                        "channels of the 4x4 block; this discriminator shape is not supported")
+
+
+def _components(net: TFNetwork, own: Dict[str, np.ndarray], functions: Dict[str, str], what: str,
+                release: Release = STYLEGAN2) -> Dict[str, Dict[str, np.ndarray]]:
+    """G's ``own`` variables (``""``) and those of its sub-networks (``"mapping/"``, ``"synthesis/"``)."""
+    components = net.state.get("components")
+    components = components if isinstance(components, dict) else {}
+    variables = {"": own}
+    for key, func in functions.items():
+        if not isinstance(components.get(key), TFNetwork):
+            raise UserError(f"{what}: the generator has no '{key}' sub-network")
+        variables[key + "/"] = _check_network(components[key], func, f"{what}/{key}", release)
+    return variables
 
 
 def _generator(net: TFNetwork, what: str) -> NetworkState:
@@ -149,13 +194,8 @@ def _generator(net: TFNetwork, what: str) -> NetworkState:
                         "supported; only StyleGAN2's G_mapping / G_synthesis_stylegan2 (configs E and F) can be imported")
     if not o["normalize_latents"]:
         raise UserError(f"{what}: normalize_latents=False is not supported")
-    components = net.state.get("components")
-    components = components if isinstance(components, dict) else {}
-    variables = {"": own}
-    for key, func in (("mapping", "G_mapping"), ("synthesis", "G_synthesis_stylegan2")):
-        if not isinstance(components.get(key), TFNetwork):
-            raise UserError(f"{what}: the generator has no '{key}' sub-network")
-        variables[key + "/"] = _check_network(components[key], func, f"{what}/{key}")
+    variables = _components(net, own, {"mapping": "G_mapping", "synthesis": "G_synthesis_stylegan2"}, what)
+    _unconditional(o, what)
     common = _common(o, what)
     log2 = resolution_log2(common["img_resolution"])
     channel_base, channel_max = _channels(o, [2**k for k in range(2, log2 + 1)], what)
@@ -168,7 +208,9 @@ def _generator(net: TFNetwork, what: str) -> NetworkState:
                               # TF1 keeps dlatent_avg even when it does not track it; beta 1 = frozen.
                               w_avg_beta=1.0 if beta is None else beta),
     )
-    return NetworkState(what if what != "Gs" else "G_ema", config, _generator_tensors(variables, config, what))
+    return NetworkState(what if what != "Gs" else "G_ema", config,
+                        # lod: G_main's progressive-growing level, always 0 in StyleGAN2.
+                        _generator_tensors(variables, config, what, ignored=("lod",)))
 
 
 class _Variables:
@@ -200,9 +242,14 @@ def _hwio_to_oihw(w: np.ndarray, flip: bool = False) -> np.ndarray:
     return (w[::-1, ::-1] if flip else w).transpose(3, 2, 0, 1)
 
 
-def _generator_tensors(groups: Dict[str, Dict[str, np.ndarray]], config: GeneratorConfig, what: str) -> Dict[str, np.ndarray]:
+def _generator_tensors(groups: Dict[str, Dict[str, np.ndarray]], config: GeneratorConfig, what: str,
+                       ignored: Tuple[str, ...] = ()) -> Dict[str, np.ndarray]:
+    """G's variables in the interchange layout; ``ignored``: variables known to have no meaning here."""
     v = _Variables(groups, what)
     t = {"mapping.w_avg": v.take("dlatent_avg", 1)}
+    if config.c_dim:
+        t["mapping.embed.weight"] = v.take("mapping/LabelEmbed/weight", 2).T
+        t["mapping.embed.bias"] = v.take("mapping/LabelEmbed/bias", 1)
     for i in range(config.mapping.num_layers):
         t[f"mapping.fc{i}.weight"] = v.take(f"mapping/Dense{i}/weight", 2).T
         t[f"mapping.fc{i}.bias"] = v.take(f"mapping/Dense{i}/bias", 1)
@@ -212,7 +259,7 @@ def _generator_tensors(groups: Dict[str, Dict[str, np.ndarray]], config: Generat
         t[f"{ours}.bias"] = v.take(f"{scope}/bias", 1)
         t[f"{ours}.affine.weight"] = v.take(f"{scope}/mod_weight", 2).T
         t[f"{ours}.affine.bias"] = v.take(f"{scope}/mod_bias", 1) + 1  # TF1 adds the 1 at run time
-        if noise >= 0:
+        if noise >= 0 and config.use_noise:
             t[f"{ours}.noise_strength"] = v.take(f"{scope}/noise_strength", 0)
             t[f"{ours}.noise_const"] = v.take(f"synthesis/noise{noise}", 4, (1, 1))[0, 0]
 
@@ -230,20 +277,18 @@ def _generator_tensors(groups: Dict[str, Dict[str, np.ndarray]], config: Generat
                 t[f"{ours}.skip.weight"] = _hwio_to_oihw(v.take(f"{scope}/Skip/weight", 4), flip=True)
         if arch == "skip" or k == log2:
             modulated(f"{scope}/ToRGB", f"{ours}.torgb")
-    v.finish(ignored=("lod",))  # G_main's progressive-growing level: always 0 in StyleGAN2
+    v.finish(ignored)
     return t
 
 
 def _discriminator(net: TFNetwork, what: str) -> NetworkState:
     own = _check_network(net, "D_stylegan2", what)
     o = _options(net.static_kwargs, _D, what)
+    _unconditional(o, what)
     common = _common(o, what)
     log2 = resolution_log2(common["img_resolution"])
     channel_base, channel_max = _channels(o, [2**k for k in range(2, log2 + 1)], what)
-    dense = int(np.clip(int(o["fmap_base"]), o["fmap_min"], o["fmap_max"]))  # nf(0): Dense0's width
-    if dense != min(channel_base // 4, channel_max):
-        raise UserError(f"{what}: the 4x4 dense layer has {dense} features, not the {min(channel_base // 4, channel_max)} "
-                        "channels of the 4x4 block; this discriminator shape is not supported")
+    _dense_features(o, channel_base, channel_max, what)
     group = o["mbstd_group_size"]
     config = DiscriminatorConfig(
         c_dim=0, architecture=o["architecture"], channel_base=channel_base, channel_max=channel_max,
@@ -251,15 +296,26 @@ def _discriminator(net: TFNetwork, what: str) -> NetworkState:
         mbstd_num_channels=o["mbstd_num_features"] if group and group > 1 else 0,
         activation=o["nonlinearity"], **common,
     )
+    return NetworkState("D", config, _discriminator_tensors(own, config, what))
+
+
+def _discriminator_tensors(own: Dict[str, np.ndarray], config: DiscriminatorConfig, what: str) -> Dict[str, np.ndarray]:
+    """D's variables in the interchange layout (a conditional D: stylegan2-ada's label mapping)."""
     v = _Variables({"": own}, what)
     t = {}
+    if config.c_dim:
+        t["mapping.embed.weight"] = v.take("LabelEmbed/weight", 2).T
+        t["mapping.embed.bias"] = v.take("LabelEmbed/bias", 1)
+        for i in range(config.mapping.num_layers):
+            t[f"mapping.fc{i}.weight"] = v.take(f"Mapping{i}/weight", 2).T
+            t[f"mapping.fc{i}.bias"] = v.take(f"Mapping{i}/bias", 1)
 
     def conv(scope: str, ours: str, bias: bool = True) -> None:
         t[f"{ours}.weight"] = _hwio_to_oihw(v.take(f"{scope}/weight", 4))
         if bias:
             t[f"{ours}.bias"] = v.take(f"{scope}/bias", 1)
 
-    arch = config.architecture
+    arch, log2 = config.architecture, resolution_log2(config.img_resolution)
     for k in range(log2, 2, -1):
         r = 2**k
         if arch == "skip" or k == log2:
@@ -275,4 +331,4 @@ def _discriminator(net: TFNetwork, what: str) -> NetworkState:
         t[f"{ours}.weight"] = v.take(f"{scope}/weight", 2).T  # rows of Dense0 are in TF1's NCHW order, as ada's
         t[f"{ours}.bias"] = v.take(f"{scope}/bias", 1)
     v.finish()
-    return NetworkState("D", config, t)
+    return t
