@@ -1,5 +1,6 @@
 """Layers: numbers against numpy, the paper's invariants, and config round trips."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -43,10 +44,13 @@ def test_equalized_conv_gain_and_clamp():
 @pytest.mark.parametrize("up", [1, 2])
 def test_demodulation_gives_unit_variance(up):
     """StyleGAN2's assumption: unit-variance i.i.d. input -> unit-variance output, per sample."""
+    keras.utils.set_random_seed(0)
     conv = L.ModulatedConv2D(64, 32, w_dim=16, up=up)
     conv.affine.bias.assign(np.random.randn(64).astype(np.float32))  # styles far from 1
     x = tf.random.normal([4, 32, 32, 64])
-    w = tf.random.normal([4, 16]) * 3
+    # Styles of four magnitudes: without demodulation the output scales differ by orders (the
+    # ratio below is 1.3-1.6 over seeds; with one common scale it was 0.09-0.27, a coin toss at 0.2).
+    w = tf.random.normal([4, 16]) * tf.constant([[1.0], [3.0], [9.0], [27.0]])
     y = conv(x, w).numpy()
     inner = y[:, 2:-2, 2:-2] if up == 1 else y  # away from the zero padding of the border
     per_sample_var = inner.reshape(4, -1).var(axis=1)
@@ -59,7 +63,7 @@ def test_demodulation_gives_unit_variance(up):
     no_demod = L.ModulatedConv2D(64, 32, w_dim=16, demodulate=False)
     _copy_weights(conv, no_demod)
     raw = no_demod(x, w).numpy().reshape(4, -1).var(axis=1)
-    assert raw.std() / raw.mean() > 0.2  # without demodulation the styles change the scale
+    assert raw.std() / raw.mean() > 1.0  # without demodulation the styles change the scale
 
 
 @pytest.mark.parametrize("up,demodulate", [(1, True), (2, True), (1, False)])
