@@ -36,7 +36,8 @@ def _references(texts):
 def main() -> None:
     from tf_stylegan2.fileio import UserError
     from tf_stylegan2.images import save_png
-    from tf_stylegan2.plots import curves_chart, curves_table, metric_curves
+    from tf_stylegan2.charts import chart
+    from tf_stylegan2.train.curves import metric_curves, metric_panels, metric_table
 
     references = _references(FLAGS.reference)
     if not os.path.isdir(FLAGS.run):
@@ -48,8 +49,8 @@ def main() -> None:
     if unknown:
         raise UserError(f"--reference names {unknown[0]!r}, which the run does not have (it has {', '.join(curves)})")
     out = FLAGS.out or os.path.join(FLAGS.run, "metrics.png")
-    save_png(out, curves_chart(curves, references))
-    print(curves_table(curves))
+    save_png(out, chart(metric_panels(curves, references), cols=1, size=(640, 220)))
+    print(metric_table(curves))
     print(f"-> {out}")
 
 
