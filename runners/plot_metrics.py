@@ -1,6 +1,6 @@
 """Plot a training run's metrics over kimg (a PNG) and print them as a markdown table.
 
-  python -m runners.plot_metrics --run=out/demo/00000-shapes32-cond-mirror-demo-b16
+  python -m runners.plot_metrics --run=out/demo/00000-shapes32-cond-mirror-demo-b8-noaug
   python -m runners.plot_metrics --run=runs/00003-... --out=curves.png \\
       --reference="fd2k_clf=15.2:blurred reals" --reference="acc2k_clf=0.25:chance"
 
@@ -51,7 +51,8 @@ def main() -> None:
     out = FLAGS.out or os.path.join(FLAGS.run, "metrics.png")
     save_png(out, chart(metric_panels(curves, references), cols=1, size=(640, 220)))
     print(metric_table(curves))
-    print(f"-> {out}")
+    last = ", ".join(f"{name} {values[-1]:.4g} at {kimg[-1]:g} kimg" for name, (kimg, values) in curves.items())
+    print(f"{last} -> {out}")
 
 
 if __name__ == "__main__":
