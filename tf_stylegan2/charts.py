@@ -106,7 +106,7 @@ def _panel(panel: Panel, size: Tuple[int, int], font) -> Image.Image:
         _, py = at(x0, g)
         for px in range(left, w - right, 8):
             draw.line([(px, py), (min(px + 4, w - right), py)], fill=GREY)
-        draw.text((left + 4, py - 12), f"{text} ({_label(g)})", fill=GREY, font=font)
+        draw.text((left + 4, py - 12 if py - 12 > top else py + 2), f"{text} ({_label(g)})", fill=GREY, font=font)
     for k, s in enumerate(panel.series):
         points = [at(x, y) for x, y in zip(s.x, s.y) if shown(y)]
         if len(points) > 1:
