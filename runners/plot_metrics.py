@@ -1,6 +1,6 @@
 """Plot a training run's metrics over kimg (a PNG) and print them as a markdown table.
 
-  python -m runners.plot_metrics --run=out/demo/00000-shapes32-cond-mirror-demo-b16
+  python -m runners.plot_metrics --run=out/demo/00000-shapes32-cond-mirror-demo-b8-noaug
   python -m runners.plot_metrics --run=runs/00003-... --out=curves.png \\
       --reference="fd2k_clf=15.2:blurred reals" --reference="acc2k_clf=0.25:chance"
 
@@ -36,7 +36,8 @@ def _references(texts):
 def main() -> None:
     from tf_stylegan2.fileio import UserError
     from tf_stylegan2.images import save_png
-    from tf_stylegan2.plots import curves_chart, curves_table, metric_curves
+    from tf_stylegan2.charts import chart
+    from tf_stylegan2.train.curves import metric_curves, metric_panels, metric_table
 
     references = _references(FLAGS.reference)
     if not os.path.isdir(FLAGS.run):
@@ -48,9 +49,10 @@ def main() -> None:
     if unknown:
         raise UserError(f"--reference names {unknown[0]!r}, which the run does not have (it has {', '.join(curves)})")
     out = FLAGS.out or os.path.join(FLAGS.run, "metrics.png")
-    save_png(out, curves_chart(curves, references))
-    print(curves_table(curves))
-    print(f"-> {out}")
+    save_png(out, chart(metric_panels(curves, references), cols=1, size=(640, 220)))
+    print(metric_table(curves))
+    last = ", ".join(f"{name} {values[-1]:.4g} at {kimg[-1]:g} kimg" for name, (kimg, values) in curves.items())
+    print(f"{last} -> {out}")
 
 
 if __name__ == "__main__":

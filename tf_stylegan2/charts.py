@@ -1,14 +1,17 @@
-"""Line charts drawn with Pillow (matplotlib is not a dependency): training curves as pixels for
-``images.save_png``.
+"""Line charts drawn with Pillow (matplotlib is not a dependency): curves over kimg as pixels for
+``images.save_png``, the one drawing module of runners/plot_training.py and runners/plot_metrics.py.
 
-  chart([Panel("r_t", [Series("noaug", kimg, rt, RED)], guides=[0.6])], cols=1)
+  chart([Panel("r_t", [Series("noaug", kimg, rt, RED)], guides=[(0.6, "target")])], cols=1)
+
+A panel has its own y axis (linear, fixed, or logarithmic), its series (polylines with a dot per
+point) and optional dashed horizontal guides with labels (a target, a reference score).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -29,9 +32,10 @@ class Series:
 class Panel:
     title: str
     series: List[Series]
-    guides: Sequence[float] = ()  # dashed horizontal lines (e.g. a target value)
+    guides: Sequence[Tuple[float, str]] = ()  # dashed horizontal lines (value, label), e.g. a target
     x_label: str = "kimg"
     log_y: bool = False  # a logarithmic y axis (positive values only)
+    y_range: Optional[Tuple[float, float]] = None  # a fixed linear axis (e.g. 0..1 for accuracies)
 
 
 def nice_ticks(lo: float, hi: float, count: int = 5) -> List[float]:
@@ -75,9 +79,9 @@ def _panel(panel: Panel, size: Tuple[int, int], font) -> Image.Image:
     shown = (lambda y: math.isfinite(y) and y > 0) if panel.log_y else math.isfinite
     scale = math.log10 if panel.log_y else (lambda y: y)
     xs = [x for s in panel.series for x in s.x]
-    ys = [y for s in panel.series for y in s.y if shown(y)] + [g for g in panel.guides if shown(g)]
+    ys = [y for s in panel.series for y in s.y if shown(y)] + [g for g, _ in panel.guides if shown(g)]
     x_ticks = nice_ticks(min(xs, default=0.0), max(xs, default=1.0))
-    lo, hi = min(ys, default=1.0), max(ys, default=10.0)
+    lo, hi = panel.y_range or (min(ys, default=1.0), max(ys, default=10.0))
     y_ticks = log_ticks(lo, max(hi, lo * 1.01)) if panel.log_y else nice_ticks(lo, hi)
     x0, x1, y0, y1 = x_ticks[0], x_ticks[-1], scale(y_ticks[0]), scale(y_ticks[-1])
 
@@ -96,16 +100,19 @@ def _panel(panel: Panel, size: Tuple[int, int], font) -> Image.Image:
         draw.text((px - 8, h - bottom + 4), _label(t), fill=(80, 80, 80), font=font)
     draw.text((w - right - 30, h - 12), panel.x_label, fill=(80, 80, 80), font=font)
     draw.rectangle([left, top, w - right, h - bottom], outline=(120, 120, 120))
-    for g in filter(shown, panel.guides):
+    for g, text in panel.guides:
+        if not shown(g):
+            continue
         _, py = at(x0, g)
         for px in range(left, w - right, 8):
             draw.line([(px, py), (min(px + 4, w - right), py)], fill=GREY)
+        draw.text((left + 4, py - 12 if py - 12 > top else py + 2), f"{text} ({_label(g)})", fill=GREY, font=font)
     for k, s in enumerate(panel.series):
         points = [at(x, y) for x, y in zip(s.x, s.y) if shown(y)]
         if len(points) > 1:
             draw.line(points, fill=s.colour, width=2)
-        elif points:
-            draw.ellipse([points[0][0] - 2, points[0][1] - 2, points[0][0] + 2, points[0][1] + 2], fill=s.colour)
+        for px, py in points:  # a dot per point: metrics are sparse (one value per snapshot)
+            draw.ellipse([px - 2, py - 2, px + 2, py + 2], fill=s.colour)
         lx, ly = w - right - 70, top + 4 + 12 * k
         draw.line([(lx, ly + 6), (lx + 14, ly + 6)], fill=s.colour, width=2)
         draw.text((lx + 18, ly), s.label, fill=(0, 0, 0), font=font)

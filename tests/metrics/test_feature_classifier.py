@@ -129,7 +129,7 @@ class ClassImages:
     """A stand-in conditional generator: for the label of class k it returns a dataset image of
     class (k + shift) % 4, the same one every time."""
 
-    z_dim, c_dim = 8, 4
+    z_dim, c_dim, img_resolution, img_channels = 8, 4, 32, 3
 
     def __init__(self, shapes, shift=0):
         first = [int(np.flatnonzero(shapes.labels.argmax(axis=1) == (k + shift) % 4)[0]) for k in range(4)]
@@ -153,3 +153,19 @@ def test_generator_outputs_pair_each_image_with_its_class(shapes, classifier):
     # A generator that draws the next class is never right.
     _, probabilities, classes = generator_outputs(ClassImages(shapes, shift=1), shapes, classifier, 250, seed=2)
     assert sample_accuracy(probabilities, classes) == 0.0
+
+
+def test_acc_clf_in_the_metric_suite_reads_the_images_fd_clf_reads(shapes, classifier):
+    """acc<N>k_clf beside fd<N>k_clf: the stand-in that draws the class asked for scores 1, the one
+    that draws the next class 0; the distance is of the same images as generator_outputs gives."""
+    from tf_stylegan2.metrics.suite import FeatureNetworks, MetricOptions, MetricSpec, evaluate
+
+    opts = MetricOptions(shapes, FeatureNetworks(classifier=classifier), cache_dir=None, seed=2)
+    specs = [MetricSpec("fd250_clf", "fd_clf", 250, 250), MetricSpec("acc250_clf", "acc_clf", 250)]
+    right, wrong = (evaluate(ClassImages(shapes, shift), specs, opts) for shift in (0, 1))
+    assert [r["results"] for r in right][1] == {"acc250_clf": 1.0}
+    assert [r["results"] for r in wrong][1] == {"acc250_clf": 0.0}
+    features, _, _ = generator_outputs(ClassImages(shapes), shapes, classifier, 250, seed=2)
+    real = classifier.features(shapes.images(np.sort(np.random.RandomState(2).choice(len(shapes), 250, replace=False))))
+    assert right[0]["results"]["fd250_clf"] == pytest.approx(
+        frechet_distance(*mean_cov(features), *mean_cov(real)), rel=1e-9)

@@ -38,6 +38,8 @@ def test_names_mean_what_nvidia_defines():
         (2000, 2000, 5)
     assert (parse_metric("ppl2k_wend").num_gen, parse_metric("ppl2k_wend").crop) == (2000, False)
     assert parse_metric("fd2k_clf").kind == "fd_clf"
+    acc = parse_metric("acc2k_clf")
+    assert (acc.kind, acc.num_gen, acc.network, acc.uses_reals) == ("acc_clf", 2000, "classifier", False)
     for bad in ("fid", "fid0k_full", "ppl2_xend", "FID50K_full", "fid50k_ful", "pr50k"):
         with pytest.raises(UserError, match="unknown metric"):
             parse_metric(bad)

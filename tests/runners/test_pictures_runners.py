@@ -70,6 +70,18 @@ def test_generate_truncation_sweep_and_projected_w(networks, tmp_path):
     np.testing.assert_array_equal(png(tmp_path / "b" / "proj01.png"), synthesize(G, ws[1:])[0])
 
 
+def test_generate_conditional_gives_a_row_per_class(tmp_path):
+    G = tiny_generator(c_dim=3)
+    G.save(tmp_path / "G.keras")
+    r = run("generate", f"--network={tmp_path / 'G.keras'}", "--seeds=3,4", f"--outdir={tmp_path / 'a'}")
+    assert r.returncode == 0, r.stderr
+    rows = [generate_images(G, [3, 4], 1.0, class_idx=k) for k in range(3)]
+    np.testing.assert_array_equal(png(tmp_path / "a" / "grid.png"),
+                                  np.concatenate([np.concatenate(list(row), axis=1) for row in rows], axis=0))
+    np.testing.assert_array_equal(png(tmp_path / "a" / "seed0004-class2.png"), rows[2][1])
+    assert not np.array_equal(rows[0], rows[1])  # the label changes the images
+
+
 def test_bad_input_is_one_line_and_writes_nothing(networks, tmp_path):
     # One case per kind of check; the library tests hold the variants (tests/tf_stylegan2/).
     G, files = networks

@@ -1,5 +1,5 @@
-"""Training curves: the Pillow charts, the held-out images and D's scores per checkpoint, what
-runners/plot_training.py reads from run directories and prints."""
+"""Training curves: the held-out images and D's scores per checkpoint, what runners/plot_training.py
+and runners/plot_metrics.py read from run directories, draw and print."""
 
 import json
 import os
@@ -11,7 +11,6 @@ import pytest
 from PIL import Image
 
 from tf_stylegan2 import checkpoint
-from tf_stylegan2.charts import BLUE, RED, Panel, Series, chart, nice_ticks
 from tf_stylegan2.data import DatasetInfo, ImageDataset, open_dataset
 from tf_stylegan2.networks import Discriminator
 from tf_stylegan2.train import curves, held_out
@@ -19,29 +18,6 @@ from tf_stylegan2.train.state import create_state
 from train_helpers import tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def test_nice_ticks():
-    """Steps of 1, 2 or 5 times a power of ten, at most 5 ticks, covering the range."""
-    assert nice_ticks(0, 1) == [0, 0.5, 1.0]
-    assert nice_ticks(3, 47) == [0, 20, 40, 60]
-    assert nice_ticks(-0.3, 0.9) == [-0.5, 0, 0.5, 1.0]
-    assert nice_ticks(0, 40) == [0, 10, 20, 30, 40]
-    assert nice_ticks(2, 2) == [2, 2.5, 3.0]  # a flat curve still gets an axis
-
-
-def test_chart_draws_each_series_in_its_panel():
-    rising = Series("a", [0, 1, 2, 3], [0, 1, 2, 3], RED)
-    falling = Series("b", [0, 1, 2, 3], [3, 2, 1, 0], BLUE)
-    img = chart([Panel("one", [rising], guides=[1.5]), Panel("two", [falling])], cols=2, size=(200, 150))
-    assert img.shape == (150, 400, 3) and img.dtype == np.uint8
-    left, right = img[:, :200], img[:, 200:]
-    is_colour = lambda part, c: np.all(part == c, axis=-1)  # noqa: E731
-    assert is_colour(left, RED).sum() > 100 and is_colour(left, BLUE).sum() == 0
-    assert is_colour(right, BLUE).sum() > 100 and is_colour(right, RED).sum() == 0
-    # The rising line's pixels climb to the right (image rows grow downwards).
-    ys, xs = np.nonzero(is_colour(left[:, :150], RED))
-    assert np.corrcoef(xs, ys)[0, 1] < -0.9
 
 
 def small_dataset(n):
@@ -114,12 +90,50 @@ def test_plot_training_reads_stats_and_metrics(tmp_path):
     assert r.returncode == 2 and "--names has 2 entries for 1 runs" in r.stderr
 
 
-def test_log_axis():
-    from tf_stylegan2.charts import log_ticks
+def _write(path, records):
+    with open(path, "w") as f:
+        f.write("".join(json.dumps(r) + "\n" for r in records))
 
-    assert log_ticks(7, 333) == [5, 10, 20, 50, 100, 200, 500]
-    assert log_ticks(0.02, 3000) == [0.01, 0.1, 1, 10, 100, 1000, 10000]  # many decades: powers of ten only
-    img = chart([Panel("fd", [Series("a", [0, 1, 2], [300, 30, 3], RED)], log_y=True)], cols=1, size=(200, 150))
-    ys, xs = np.nonzero(np.all(img[36:] == RED, axis=-1))  # below the legend
-    # Equal ratios are equal steps: the line from 300 to 3 is straight (one slope on a log axis).
-    assert len(xs) > 50 and np.corrcoef(xs, ys)[0, 1] > 0.99
+
+def test_metric_curves_read_every_record_form_and_keep_the_last_evaluation(tmp_path):
+    _write(tmp_path / "metric-fd2k_clf.jsonl", [
+        {"results": {"fd2k_clf": 30.0}, "metric": "fd2k_clf", "cur_nimg": 4000},
+        {"value": 100.0, "metric": "fd2k_clf", "cur_nimg": 32},  # the trainer's earlier form
+        {"results": {"fd2k_clf": 25.0}, "metric": "fd2k_clf", "snapshot_pkl": "network-snapshot-000004000.keras"},
+    ])
+    _write(tmp_path / "metric-pr2k3.jsonl", [
+        {"results": {"pr2k3_precision": 0.5, "pr2k3_recall": 0.25}, "metric": "pr2k3",
+         "snapshot_pkl": "network-snapshot-000000032.keras"}])
+    got = curves.metric_curves(str(tmp_path))
+    assert got == {"fd2k_clf": ([0.032, 4.0], [100.0, 25.0]), "pr2k3_precision": ([0.032], [0.5]),
+                   "pr2k3_recall": ([0.032], [0.25])}
+    assert curves.metric_table(got).splitlines() == [
+        "| kimg | 0.0 | 4.0 |", "|---|---|---|", "| fd2k_clf | 100 | 25 |", "| pr2k3_precision | 0.5 |  |",
+        "| pr2k3_recall | 0.25 |  |"]
+    fd, precision, _ = curves.metric_panels(got, {"fd2k_clf": [(15.2, "blurred reals")]})
+    assert (fd.log_y, fd.y_range, fd.guides) == (True, None, ((15.2, "blurred reals"),))
+    assert (precision.log_y, precision.y_range) == (False, (0.0, 1.0))
+
+
+def _plot(*args):
+    return subprocess.run([sys.executable, "-m", "runners.plot_metrics", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_plot_metrics_writes_the_chart_and_refuses_bad_input(tmp_path):
+    _write(tmp_path / "metric-fd2k_clf.jsonl", [
+        {"results": {"fd2k_clf": v}, "metric": "fd2k_clf", "cur_nimg": n} for n, v in [(32, 100.0), (2000, 40.0)]])
+    r = _plot(f"--run={tmp_path}", "--reference=fd2k_clf=15.2:blurred reals")
+    assert r.returncode == 0, r.stderr
+    assert "| fd2k_clf | 100 | 40 |" in r.stdout
+    assert Image.open(tmp_path / "metrics.png").size == (640, 220)  # one panel
+    for args, message in [(["--reference=fd2k_clf:15"], "expected 'metric=value:label'"),
+                          (["--reference=kid2k_clf=1:x"], "'kid2k_clf', which the run does not have"),
+                          ([], None)]:
+        run_dir = tmp_path if message else tmp_path / "empty"
+        os.makedirs(run_dir, exist_ok=True)
+        r = _plot(f"--run={run_dir}", f"--out={tmp_path / 'other.png'}", *args)
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 1, r.stderr
+        assert (message or "has no metric-*.jsonl records") in lines[0]
+    assert not os.path.exists(tmp_path / "other.png")

@@ -6,6 +6,7 @@ import glob
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -54,7 +55,7 @@ def tree_digest(path):
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     outdir = tmp_path_factory.mktemp("train")
-    r = train(*TINY, f"--outdir={outdir}", "--kimg=0.4", "--tick=0.1", "--snap=2", "--metrics=fd2k_clf")
+    r = train(*TINY, f"--outdir={outdir}", "--kimg=0.4", "--tick=0.1", "--snap=2", "--metrics=fd2k_clf,acc2k_clf")
     assert r.returncode == 0, r.stderr[-3000:]
     return run_dir_of(outdir), r.stdout
 
@@ -68,7 +69,7 @@ def test_run_directory_holds_options_progress_snapshots(finished_run):
     # flags.txt holds the same options as flags.
     flags = dict(line.split("=", 1) if "=" in line else (line, None)
                  for line in open(os.path.join(run_dir, "flags.txt")).read().split())
-    assert flags["--cbase"] == "256" and flags["--metrics"] == "fd2k_clf"
+    assert flags["--cbase"] == "256" and flags["--metrics"] == "fd2k_clf,acc2k_clf"
     assert "--mirror" in flags and "--nocond" in flags
 
     stats = jsonl(os.path.join(run_dir, "stats.jsonl"))
@@ -84,6 +85,10 @@ def test_run_directory_holds_options_progress_snapshots(finished_run):
     assert any("Loss/pl_length" in s for s in stats) and any("Loss/r1_penalty" in s for s in stats)
     assert stats[0]["Progress/G_lr"] == pytest.approx(0.0025 * 4 / 5)  # auto's lr, lazy-adjusted
     assert "tick 0" in stdout and "sec/kimg" in stdout and "ETA" in stdout and "img/s" in stdout
+    # No ETA from tick 0 (one minibatch, tracing every phase); after it one that is never negative,
+    # 0s at the last tick (its minibatch may overshoot the length).
+    etas = re.findall(r"^tick +\d+ .*? ETA (\S+)", stdout, re.M)
+    assert etas[0] == "-" and len(etas) == 5 and etas[-1] == "0s" and not any(e.startswith("-") for e in etas[1:])
     assert "augment 0.0" in stdout and " rt " in stdout
 
     snapshots = sorted(glob.glob(os.path.join(run_dir, "network-snapshot-*.keras")))
@@ -104,9 +109,10 @@ def test_tensorboard_holds_every_loss_term_and_images(finished_run):
     tags = set(events.Tags()["tensors"])
     for tag in ["Loss/G/loss", "Loss/G/reg", "Loss/pl_length", "Loss/pl_mean", "Loss/D/loss", "Loss/D/reg",
                 "Loss/r1_penalty", "Progress/G_lr", "Progress/D_lr", "Timing/sec_per_kimg", "Timing/img_per_sec",
-                "Resources/peak_cpu_mem_gb", "Metrics/fd2k_clf", "fakes", "Progress/augment", "Loss/signs/real"]:
+                "Resources/peak_cpu_mem_gb", "Metrics/fd2k_clf", "Metrics/acc2k_clf", "fakes", "Progress/augment", "Loss/signs/real"]:
         assert tag in tags, tag
     assert [e.step for e in events.Tensors("Metrics/fd2k_clf")] == [8, 216, 400]
+    assert [e.step for e in events.Tensors("Metrics/acc2k_clf")] == [8, 216, 400]
 
 
 def test_it_learns_the_embedded_dataset(finished_run):
@@ -120,6 +126,12 @@ def test_it_learns_the_embedded_dataset(finished_run):
     stats = [s for s in jsonl(os.path.join(finished_run[0], "stats.jsonl")) if "Metrics/fd2k_clf" in s]
     assert [s["Metrics/fd2k_clf"] for s in stats] == fd and [s["cur_nimg"] for s in stats] == [8, 216, 400]
     assert fd[-1] < 0.5 * fd[0], fd
+    # The second number, beside it in the snapshot line and stats.jsonl: the fraction of G_ema's
+    # images the classifier puts in one class with confidence > 0.9 (unconditional).
+    acc = [m["results"]["acc2k_clf"] for m in jsonl(os.path.join(finished_run[0], "metric-acc2k_clf.jsonl"))]
+    assert [s["Metrics/acc2k_clf"] for s in stats] == acc
+    assert re.search(r"snapshot network-snapshot-000000400.keras  fd2k_clf [\d.]+  acc2k_clf [\d.]+", finished_run[1])
+    print("fd2k_clf", fd, "acc2k_clf", acc)
 
 
 def test_snapshots_load_everywhere(finished_run):

@@ -16,6 +16,9 @@ NVIDIA's metrics (one source for each fact):
   fd<N>k_clf, kid<N>k_clf  Fréchet / kernel distance in the feature space of a classifier trained on
                  the dataset's labels (tf_stylegan2.metrics.feature_classifier): for the embedded
                  datasets, comparable within one dataset only, never with published numbers
+  acc<N>k_clf    that classifier's accuracy on N thousand generated images: conditional, the
+                 fraction classified as the class asked for; unconditional, the fraction it puts in
+                 one class with probability > 0.9 (a number in [0, 1] that needs no reference)
 
 NVIDIA's names among them: fid50k_full, kid50k_full, pr50k3_full, ppl2_wend, is50k (primary) and
 fid50k, kid50k, pr50k3, ppl_zfull, ppl_wfull, ppl_zend, ppl_wend (legacy).
@@ -67,7 +70,7 @@ class MetricSpec:
     """What a metric name means."""
 
     name: str
-    kind: str  # fid | kid | pr | is | ppl | fd_clf | kid_clf
+    kind: str  # fid | kid | pr | is | ppl | fd_clf | kid_clf | acc_clf
     num_gen: int  # generated images (PPL: samples)
     max_real: Optional[int] = None  # real images at most; None: all
     full: bool = False  # the _full variants: real images never mirrored, only the formula's minimum needed
@@ -112,9 +115,10 @@ _PATTERNS: List[Tuple[str, Callable[..., MetricSpec]]] = [
                                                            crop=True)),
     (rf"fd{_N}_clf", lambda name, n: MetricSpec(name, "fd_clf", _k(n), _k(n))),
     (rf"kid{_N}_clf", lambda name, n: MetricSpec(name, "kid_clf", _k(n), _k(n))),
+    (rf"acc{_N}_clf", lambda name, n: MetricSpec(name, "acc_clf", _k(n))),
 ]
 EXAMPLES = ("fid50k_full, kid50k_full, pr50k3_full, ppl2_wend, is50k, fid50k, kid50k, pr50k3, ppl_zfull, ppl_wfull, "
-            "ppl_zend, ppl_wend, quick variants such as fid2k_full or ppl2k_wend, and fd2k_clf, kid2k_clf")
+            "ppl_zend, ppl_wend, quick variants such as fid2k_full or ppl2k_wend, and fd2k_clf, kid2k_clf, acc2k_clf")
 
 
 def parse_metric(name: str) -> MetricSpec:
@@ -327,7 +331,7 @@ class _Evaluation:
 
     def results(self, spec: MetricSpec) -> Dict[str, float]:
         opts, name = self.opts, spec.name
-        if spec.kind in ("fd_clf", "kid_clf"):
+        if spec.kind in ("fd_clf", "kid_clf", "acc_clf"):
             return {name: self._classifier_metric(spec)}
         if spec.kind == "ppl":
             from tf_stylegan2.networks import float32_generator
@@ -351,16 +355,23 @@ class _Evaluation:
         return {f"{name}_precision": precision, f"{name}_recall": recall}
 
     def _classifier_metric(self, spec: MetricSpec) -> float:
-        """The classifier-space distances, computed as the training loop always has."""
-        from tf_stylegan2.metrics.features import generator_source, real_features, source_features
+        """The classifier-space distances and the accuracy; the generated images of one count are
+        classified once for all three (fd2k_clf and acc2k_clf read the same images)."""
+        from tf_stylegan2.metrics.feature_classifier import sample_accuracy
+        from tf_stylegan2.metrics.features import generator_outputs, real_features
 
         opts, classifier = self.opts, self.opts.networks.classifier
         key = ("clf", spec.num_gen)
         if key not in self._stats:
-            fake = source_features(generator_source(self.G, opts.dataset, seed=opts.seed,
-                                                    truncation_psi=opts.truncation_psi), classifier, spec.num_gen)
-            self._stats[key] = (fake, real_features(opts.dataset, classifier, spec.num_gen, opts.seed))
-        fake, real = self._stats[key]
+            self._stats[key] = generator_outputs(self.G, opts.dataset, classifier, spec.num_gen, seed=opts.seed,
+                                                 truncation_psi=opts.truncation_psi)
+        fake, probabilities, classes = self._stats[key]
+        if spec.kind == "acc_clf":
+            return sample_accuracy(probabilities, classes)
+        real_key = ("clf-real", spec.num_gen)
+        if real_key not in self._stats:
+            self._stats[real_key] = real_features(opts.dataset, classifier, spec.num_gen, opts.seed)
+        real = self._stats[real_key]
         if spec.kind == "fd_clf":
             return frechet_distance(*mean_cov(fake), *mean_cov(real))
         return kernel_distance(fake, real, seed=opts.seed)

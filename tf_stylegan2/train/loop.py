@@ -342,7 +342,8 @@ def train(run: Run) -> Dict[str, float]:
         now = time.time()
         tick_images = cur_nimg - tick_start_nimg
         sec_per_kimg = (now - tick_start_time) / tick_images * 1000
-        eta = (total_nimg - cur_nimg) * sec_per_kimg / 1000
+        # Tick 0 (one minibatch) includes tracing every phase: its rate says nothing about the rest.
+        eta = None if cur_tick == 0 else max(total_nimg - cur_nimg, 0) * sec_per_kimg / 1000
         record = {k: sums[k] / counts[k] for k in sums}
         record.update({
             "Progress/kimg": cur_nimg / 1000, "Progress/tick": cur_tick, "Timing/sec_per_kimg": sec_per_kimg,
@@ -372,13 +373,13 @@ def _lr(opt) -> float:
     return float(opt.learning_rate.numpy() if hasattr(opt.learning_rate, "numpy") else opt.learning_rate)
 
 
-def _progress_line(tick: int, cur_nimg: int, elapsed: float, sec_per_kimg: float, eta: float,
+def _progress_line(tick: int, cur_nimg: int, elapsed: float, sec_per_kimg: float, eta: Optional[float],
                    record: Dict[str, float]) -> str:
     losses = [("G", "Loss/G/loss"), ("D", "Loss/D/loss"), ("pl", "Loss/pl_length"), ("r1", "Loss/r1_penalty"),
               ("augment", "Progress/augment"), ("rt", "Loss/signs/real")]
     parts = [
         f"tick {tick:<4d}", f"kimg {cur_nimg / 1000:<8.1f}", f"time {format_duration(elapsed):<8s}",
-        f"sec/kimg {sec_per_kimg:<8.2f}", f"img/s {1000 / sec_per_kimg:<7.1f}", f"ETA {format_duration(eta):<8s}",
+        f"sec/kimg {sec_per_kimg:<8.2f}", f"img/s {1000 / sec_per_kimg:<7.1f}", f"ETA {'-' if eta is None else format_duration(eta):<8s}",
         f"cpumem {record['Resources/peak_cpu_mem_gb']:.2f}GB",
     ]
     parts += [f"{name} {record[key]:.3f}" for name, key in losses if key in record]
