@@ -63,9 +63,9 @@ def test_a_pickle_gives_g_d_and_g_ema_and_nothing_else(pickle_path, tmp_path):
             np.testing.assert_array_equal(a, b)
     assert not np.array_equal(weights(run.state.G)[-1], weights(run.state.G_ema)[-1])  # G and G_ema differ
     # Fresh: counters, optimizers, p; the pickle's architecture, the preset's training hyper-parameters.
-    s, t = run.state, run.cfg.train
+    s, t = run.state, run.config.train
     assert int(s.cur_nimg.numpy()) == 0 and int(s.G_opt.iterations.numpy()) == 0 and float(s.augment.p.numpy()) == 0
-    assert run.cfg.G == nets["G_ema"].config and run.cfg.D == nets["D"].config and run.cfg.G.z_dim == 32
+    assert run.config.G == nets["G_ema"].config and run.config.D == nets["D"].config and run.config.G.z_dim == 32
     assert t.batch_size == 8 and t.g_lr == 0.0025 and t.ada_kimg == 100 and t.ema_rampup is None  # as stylegan2-ada
     # The run directory says where it started.
     assert os.path.basename(run.run_dir) == "00000-shapes16-mirror-small-b8-resumeffhq16"
