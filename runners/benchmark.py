@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import platform
+import statistics
 import sys
 from typing import Dict, List, Optional
 
@@ -41,6 +42,11 @@ flags.DEFINE_list("policies", ["float32", "mixed_bfloat16"],
 flags.DEFINE_integer("iters", 5, "Generator: timed calls per case, median reported.")
 flags.DEFINE_integer("cycles", 2, "Training: timed lazy-regularization cycles per case, median reported.")
 flags.DEFINE_list("train_batch", ["8"], "Training: global batch sizes.")
+flags.DEFINE_enum("train_unit", "cycle", ["cycle", "phases"], "Training: the timed unit, a whole lazy-"
+                  "regularization cycle or one composed of its parts timed once each (a plain minibatch x 16, "
+                  "Greg x 4, Dreg x 1), both sides alike.")
+flags.DEFINE_integer("train_warmup", 0, "Training: warm-up minibatches before the timed cycles (0: one cycle and "
+                     "one more, every phase run twice; 1 traces and runs every phase once).", lower_bound=0)
 flags.DEFINE_string("preset", "ada", "Training: 'ada' (stylegan2-ada's width, see above) or a configuration "
                     "preset (tf_stylegan2.config.PRESETS).")
 flags.DEFINE_list("jit", ["false"], "XLA settings to compare (booleans, as absl spells them).")
@@ -82,7 +88,7 @@ def _fmt(value: Optional[float], digits: int = 1) -> str:
 
 
 def main() -> None:
-    from tf_stylegan2 import benchmark
+    from tf_stylegan2 import benchmark, benchmark_peer
 
     if FLAGS.worker:
         benchmark.serve_worker(json.loads(FLAGS.worker))
@@ -108,7 +114,9 @@ def main() -> None:
           f"{len(tf.config.list_physical_devices('GPU'))} GPU(s)")
     if FLAGS.peer:
         print(f"peer: {benchmark.PEER_NAME} at {FLAGS.peer}, " + (f"skipped: {problem}" if problem else
-                                                                   f"run by {FLAGS.peer_python}"))
+                                                                   f"run by {FLAGS.peer_python} with "
+                                                                   + " ".join(f"{k}={v}" for k, v in
+                                                                              benchmark_peer.OMP_ENV.items())))
     peaks = _matmul_peaks({c.policy for c in generator_cases + training_cases})
     if generator_cases:
         _generator_table(benchmark, generator_cases, problem, peaks)
@@ -159,7 +167,7 @@ def _rate(r, gflop_per_image: Optional[float], peak: Optional[float]):
 
 
 def _ours_label(case) -> str:
-    return f"ours {case.policy}"
+    return f"ours {case.policy} ops={case.ops}"
 
 
 def _generator_table(benchmark, cases, problem, peaks) -> None:
@@ -183,7 +191,7 @@ def _generator_table(benchmark, cases, problem, peaks) -> None:
             ips, achieved, share = _rate(r, gflop, peaks.get(_compute_dtype(policy)))
             speedup = ips / _rate(peer, None, None)[0] if case and peer and peer.median and ips else None
             what = (f"| {res} | {batch} | ours | {case.policy} | {case.fused_modconv} | {case.jit} | {case.ops} "
-                    if case else f"| {res} | {batch} | {benchmark.PEER_NAME} | float32 | eval default | - | ref ")
+                    if case else f"| {res} | {batch} | {benchmark.PEER_NAME} | float32 | False | - | ref ")
             status = r.error and f"skipped: {r.error}"
             print(what + (f"| {status} | | | | | | |" if status else
                           f"| {ips:.1f} | {_fmt(speedup, 2)} | {_fmt(gflop, 2)} | {_fmt(achieved, 0)} "
@@ -195,11 +203,14 @@ def _training_tables(benchmark, cases, problem, peaks) -> None:
     print("| resolution | batch | side | policy | XLA | ops | sec/kimg | img/s | vs peer | first minibatch s "
           "| GFLOP/img | GFLOP/s | % of matmul peak | peak RSS MiB |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    profiles = []
+    profiles, parts = [], []
     for (res, batch), group in _groups(cases, lambda c: (c.resolution, c.batch)).items():
-        sides = [benchmark.our_side(_ours_label(c), benchmark.training_spec(c)) for c in group]
+        warmup = FLAGS.train_warmup or None
+        sides = [benchmark.our_side(_ours_label(c), benchmark.training_spec(c, warmup, FLAGS.train_unit))
+                 for c in group]
         if FLAGS.peer:
-            sides.append(benchmark.peer_side(group[0], FLAGS.peer, FLAGS.peer_python, problem))
+            sides.append(benchmark.peer_side(group[0], FLAGS.peer, FLAGS.peer_python, problem, warmup,
+                                             FLAGS.train_unit))
         _log(f"training {res} px, batch {batch}")
         results = benchmark.side_by_side(sides, FLAGS.cycles, profile=FLAGS.profile, log=_log)
         peer = results[-1] if FLAGS.peer else None
@@ -220,11 +231,26 @@ def _training_tables(benchmark, cases, problem, peaks) -> None:
             print(what + f"| {1000 / ips:.0f} | {ips:.2f} | {_fmt(speedup, 2)} | {_fmt(r.ready.get('first_s'), 0)} "
                   f"| {_fmt(gflop, 1)} | {_fmt(achieved, 0)} | {_fmt(share, 0)} | {_fmt(r.peak_rss_mib, 0)} |",
                   flush=True)
+            if r.parts:
+                parts.append((res, batch, r))
             if r.profile:
-                profiles.append((f"{res} px, batch {batch}, {r.side.label}" +
-                                 (f", ops={case.ops}" if case else ""), r))
+                profiles.append((f"{res} px, batch {batch}, {r.side.label}", r))
+    if parts:
+        _print_parts(parts)
     for title, r in profiles:
         _print_profile(title, r)
+
+
+def _print_parts(rows) -> None:
+    """The parts of each composed cycle (--train_unit=phases), seconds, median over the rounds."""
+    names = list(dict.fromkeys(name for _, _, r in rows for part in r.parts for name in part))
+    print()
+    print("| resolution | batch | side | " + " | ".join(f"{n} s" for n in names) + " |")
+    print("|---" * (3 + len(names)) + "|")
+    for res, batch, r in rows:
+        cells = [_fmt(statistics.median(p[n] for p in r.parts if n in p), 2) if any(n in p for p in r.parts)
+                 else "-" for n in names]
+        print(f"| {res} | {batch} | {r.side.label} | " + " | ".join(cells) + " |", flush=True)
 
 
 def _print_profile(title: str, r) -> None:

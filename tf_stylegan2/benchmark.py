@@ -371,6 +371,12 @@ class TrainingRun:
         for value in stats.values():  # wait for the step, as the training loop does
             float(value)
 
+    def phase(self, name: str) -> None:
+        """Phase ``name`` alone on the next batch, waited for."""
+        self.batch = next(self._batches)
+        for value in self.trainer.phase_function(name)(self.batch).values():
+            float(value)
+
     def optimizer_steps(self) -> Tuple[int, int]:
         return int(self.state.G_opt.iterations.numpy()), int(self.state.D_opt.iterations.numpy())
 
@@ -468,7 +474,7 @@ PEER_DRIVER = os.path.join(_ROOT, "tf_stylegan2", "benchmark_peer.py")
 PEER_NAME = "stylegan2-ada-pytorch"
 
 
-def peer_spec(case, peer: str) -> Dict:
+def peer_spec(case, peer: str, warmup: Optional[int] = None, unit: str = "cycle") -> Dict:
     """What the peer driver needs to build NVIDIA's networks (and training schedule) equal to a
     case's: widths, depth, latent size, clamp, batch, and for training the loss and optimizer
     settings. float32 throughout (stylegan2-ada's ``--fp32``: no fp16 resolutions)."""
@@ -479,7 +485,8 @@ def peer_spec(case, peer: str) -> Dict:
         G, work, t = cfg.G, "training", cfg.train
         extra = dict(style_mixing_prob=t.style_mixing_prob, r1_gamma=t.r1_gamma, pl_batch_shrink=t.pl_batch_shrink,
                      pl_weight=t.pl_weight, g_reg_interval=t.g_reg_interval, d_reg_interval=t.d_reg_interval,
-                     lr=t.g_lr, ema_kimg=t.ema_kimg, cycle=math.lcm(t.g_reg_interval, t.d_reg_interval))
+                     lr=t.g_lr, ema_kimg=t.ema_kimg, cycle=math.lcm(t.g_reg_interval, t.d_reg_interval),
+                     warmup=warmup, unit=unit)
     return dict(work=work, peer=os.path.abspath(peer), resolution=case.resolution, batch=case.batch,
                 channel_base=G.channel_base, channel_max=G.channel_max, latent_dim=G.z_dim,
                 mapping_layers=G.mapping.num_layers, conv_clamp=G.conv_clamp, num_fp16_res=0, **extra)
@@ -515,11 +522,12 @@ def our_side(label: str, spec: Dict) -> Side:
     return Side(label, (sys.executable, "-m", "runners.benchmark", "--worker=" + json.dumps(spec)))
 
 
-def peer_side(case, peer: Optional[str], python: str, problem: Optional[str]) -> Side:
+def peer_side(case, peer: Optional[str], python: str, problem: Optional[str], warmup: Optional[int] = None,
+              unit: str = "cycle") -> Side:
     label = f"{PEER_NAME} float32"
     if problem:
         return Side(label, skipped=problem)
-    return Side(label, (python, PEER_DRIVER, json.dumps(peer_spec(case, peer))))
+    return Side(label, (python, PEER_DRIVER, json.dumps(peer_spec(case, peer, warmup, unit))))
 
 
 @dataclasses.dataclass
@@ -527,6 +535,7 @@ class SideResult:
     side: Side
     ready: Dict = dataclasses.field(default_factory=dict)  # what the worker said when set up
     seconds: List[float] = dataclasses.field(default_factory=list)  # one per round
+    parts: List[Dict[str, float]] = dataclasses.field(default_factory=list)  # per round, a composed unit's
     peak_rss_mib: Optional[float] = None
     profile: Optional[Dict] = None
     error: Optional[str] = None
@@ -564,8 +573,9 @@ class Worker:
         self._proc.stdin.flush()
         return self._expect(event)
 
-    def round(self) -> float:
-        return self._send("round", "round")["seconds"]
+    def round(self) -> Dict:
+        """One timed unit: its ``seconds`` (and ``parts``, for a composed one)."""
+        return self._send("round", "round")
 
     def profile(self) -> Dict:
         return self._send("profile", "profile")
@@ -582,6 +592,12 @@ class Worker:
             self._proc.kill()
             self._proc.wait()
         self._log.close()
+
+
+def _record(result: SideResult, message: Dict) -> None:
+    result.seconds.append(message["seconds"])
+    if "parts" in message:
+        result.parts.append(message["parts"])
 
 
 def side_by_side(group: Sequence[Side], rounds: int, profile: bool = False,
@@ -614,7 +630,7 @@ def side_by_side(group: Sequence[Side], rounds: int, profile: bool = False,
             attempt(i, start)
         for r in range(rounds):
             for i in list(workers):
-                attempt(i, lambda i=i: results[i].seconds.append(workers[i].round()))
+                attempt(i, lambda i=i: _record(results[i], workers[i].round()))
                 if i in workers:
                     log(f"  round {r + 1}/{rounds} {group[i].label}: {results[i].seconds[-1]:.1f} s")
         if profile:
@@ -640,8 +656,12 @@ def generator_spec(case: GeneratorCase) -> Dict:
     return {"work": "generator", "case": dataclasses.asdict(case)}
 
 
-def training_spec(case: TrainingCase) -> Dict:
-    return {"work": "training", "case": dataclasses.asdict(case)}
+def training_spec(case: TrainingCase, warmup: Optional[int] = None, unit: str = "cycle") -> Dict:
+    """A training worker: ``warmup`` minibatches before the timed units (None: one cycle and one
+    more, so that every phase has run twice; 1 traces and runs every phase once). ``unit``:
+    'cycle' runs whole lazy-regularization cycles, 'phases' composes one from its timed parts
+    (:func:`tf_stylegan2.benchmark_peer.composed_cycle`)."""
+    return {"work": "training", "case": dataclasses.asdict(case), "warmup": warmup, "unit": unit}
 
 
 def _top(seconds: Dict[str, float], count: int = 12) -> Dict[str, float]:
@@ -670,7 +690,11 @@ def serve_worker(spec: Dict) -> None:
         elif work == "training":
             run = stack.enter_context(TrainingRun(TrainingCase(**spec["case"])))
             unit, step = run.cycle, run.minibatch
-            count = run.cycle_minibatches + 1
+            if spec.get("unit") == "phases":
+                intervals = {p.name: p.interval for p in run.trainer.phases if p.interval > 1}
+                unit = lambda: protocol.composed_cycle(  # noqa: E731
+                    lambda: int(run.state.batch_idx.numpy()), run.minibatch, run.phase, run.cycle_minibatches, intervals)
+            count = spec.get("warmup") or run.cycle_minibatches + 1
             info = {"images_per_unit": run.cycle_minibatches * run.case.batch}
 
             def profile() -> Dict:

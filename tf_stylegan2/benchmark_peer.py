@@ -52,17 +52,19 @@ def peak_rss_mib() -> float:
 
 
 def serve(unit: Callable[[], None], ready: Dict, profile: Optional[Callable[[], Dict]] = None) -> None:
-    """Answers the parent's commands: ``round`` times ``unit()`` once; ``profile`` returns where the
-    time of a unit goes (``profile()``), ``quit`` ends with the peak RSS. The peak is taken before
-    the first profile: profilers hold buffers of their own."""
+    """Answers the parent's commands: ``round`` times ``unit()`` once (a unit that returns a dict
+    reports its own ``seconds`` and ``parts``: a cycle composed of timed phases); ``profile``
+    returns where the time of a unit goes (``profile()``), ``quit`` ends with the peak RSS. The
+    peak is taken before the first profile: profilers hold buffers of their own."""
     emit("ready", **ready)
     peak = None
     for line in sys.stdin:
         command = line.strip()
         if command == "round":
             start = time.perf_counter()
-            unit()
-            emit("round", seconds=time.perf_counter() - start)
+            result = unit()
+            seconds = time.perf_counter() - start
+            emit("round", **(result if isinstance(result, dict) else {"seconds": seconds}))
         elif command == "profile" and profile is not None:
             peak = peak or peak_rss_mib()
             emit("profile", **profile())
@@ -129,13 +131,35 @@ def peer_generator(spec: Dict) -> Callable[[], None]:
 
     def unit() -> None:
         with torch.no_grad():
-            G(z, c, noise_mode="const")
+            G(z, c, noise_mode="const", fused_modconv=False)  # ours: fused_modconv=False too
 
     return unit
 
 
-def peer_training(spec: Dict) -> Callable[[], None]:
-    """One minibatch of NVIDIA's training schedule: the phases due at its index, then G_ema."""
+def composed_cycle(index: Callable[[], int], minibatch: Callable[[], None], phase: Callable[[str], None], cycle: int,
+                   intervals: Dict[str, int]) -> Dict:
+    """A lazy-regularization cycle's time composed from its parts, each timed once: a minibatch
+    that runs no regularization (Gmain, Dmain, G_ema, data), and each regularization phase alone;
+    ``cycle`` plain minibatches plus every phase ``cycle / interval`` times. The same arithmetic
+    for both sides, so that a long cycle need not be run whole on a slow machine."""
+    while any(index() % interval == 0 for interval in intervals.values()):
+        minibatch()  # not timed: the next timed minibatch must be a plain one
+    parts = {}
+    start = time.perf_counter()
+    minibatch()
+    parts["minibatch (Gmain, Dmain, G_ema, data)"] = time.perf_counter() - start
+    for name in intervals:
+        start = time.perf_counter()
+        phase(name)
+        parts[name] = time.perf_counter() - start
+    seconds = cycle * parts["minibatch (Gmain, Dmain, G_ema, data)"] + sum(
+        cycle // interval * parts[name] for name, interval in intervals.items())
+    return {"seconds": seconds, "parts": parts}
+
+
+def peer_training(spec: Dict):
+    """NVIDIA's training schedule: ``minibatch()`` runs the phases due at its index, then G_ema;
+    ``phase(name)`` one phase alone (its gradients and Adam step); ``state`` holds the index."""
     torch, networks, loss_module = _import_peer(spec["peer"])
     torch.manual_seed(0)
     batch, res = spec["batch"], spec["resolution"]
@@ -156,25 +180,35 @@ def peer_training(spec: Dict) -> Callable[[], None]:
     ema_beta = 0.5 ** (batch / (spec["ema_kimg"] * 1000))
     state = {"batch_idx": 0}
 
+    def inputs():
+        start = (state["batch_idx"] * batch) % (len(images) - batch + 1)
+        real_img = images[start:start + batch].to(torch.float32) / 127.5 - 1
+        return real_img, torch.zeros([batch, 0]), torch.randn([len(phases) * batch, G.z_dim]).split(batch)
+
+    def run(name, module, opt, interval, real_img, real_c, gen_z) -> None:
+        gen_c = torch.zeros([batch, 0])
+        opt.zero_grad(set_to_none=True)
+        module.requires_grad_(True)
+        loss.accumulate_gradients(phase=name, real_img=real_img, real_c=real_c, gen_z=gen_z, gen_c=gen_c,
+                                  sync=True, gain=interval)
+        module.requires_grad_(False)
+        for param in module.parameters():
+            if param.grad is not None:
+                torch.nan_to_num(param.grad, nan=0, posinf=1e5, neginf=-1e5, out=param.grad)
+        opt.step()
+
+    def phase(wanted: str) -> None:
+        real_img, real_c, all_gen_z = inputs()
+        for p, gen_z in zip(phases, all_gen_z):
+            if p[0] == wanted:
+                run(*p, real_img, real_c, gen_z)
+
     def minibatch() -> None:
         k = state["batch_idx"]
-        start = (k * batch) % (len(images) - batch + 1)
-        real_img = images[start:start + batch].to(torch.float32) / 127.5 - 1
-        real_c = torch.zeros([batch, 0])
-        all_gen_z = torch.randn([len(phases) * batch, G.z_dim]).split(batch)
-        gen_c = torch.zeros([batch, 0])
-        for (name, module, opt, interval), gen_z in zip(phases, all_gen_z):
-            if k % interval:
-                continue
-            opt.zero_grad(set_to_none=True)
-            module.requires_grad_(True)
-            loss.accumulate_gradients(phase=name, real_img=real_img, real_c=real_c, gen_z=gen_z, gen_c=gen_c,
-                                      sync=True, gain=interval)
-            module.requires_grad_(False)
-            for param in module.parameters():
-                if param.grad is not None:
-                    torch.nan_to_num(param.grad, nan=0, posinf=1e5, neginf=-1e5, out=param.grad)
-            opt.step()
+        real_img, real_c, all_gen_z = inputs()
+        for p, gen_z in zip(phases, all_gen_z):
+            if k % p[3] == 0:
+                run(*p, real_img, real_c, gen_z)
         with torch.no_grad():
             for p_ema, p in zip(G_ema.parameters(), G.parameters()):
                 p_ema.copy_(p.lerp(p_ema, ema_beta))
@@ -182,7 +216,8 @@ def peer_training(spec: Dict) -> Callable[[], None]:
                 b_ema.copy_(b)
         state["batch_idx"] += 1
 
-    return minibatch
+    intervals = {name: interval for name, _, _, interval in phases if interval > 1}
+    return minibatch, phase, state, intervals
 
 
 # The record_function scopes of NVIDIA's loss (training/loss.py) and optimizer steps.
@@ -214,15 +249,29 @@ def warm_up(step: Callable[[], None], count: int) -> Dict[str, float]:
     return {"first_s": first, "warmup_s": time.perf_counter() - start}
 
 
+# PyTorch's OpenMP threads spin while they wait for each other. On a CPU that other processes
+# share, a spinning thread holds a core the thread it waits for needs: measured here (2 cores,
+# load average 10), NVIDIA's training minibatch at 16 px ran 7-10x slower than with passive
+# waits, tiny matmuls taking 50 ms. Passive waiting costs little on an idle machine, so the peer
+# always runs with it (an explicit setting in the environment wins).
+OMP_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
+
+
 def main(argv) -> None:
+    for key, value in OMP_ENV.items():
+        os.environ.setdefault(key, value)  # before torch loads its OpenMP runtime
     spec = json.loads(argv[1])
     start = time.perf_counter()
     if spec["work"] == "generator":
         unit = peer_generator(spec)
         step, count, images = unit, spec["warmup"], spec["batch"]
     elif spec["work"] == "training":
-        step = peer_training(spec)
-        unit, count = (lambda: [step() for _ in range(spec["cycle"])]), spec["cycle"] + 1
+        step, phase, state, intervals = peer_training(spec)
+        if spec.get("unit") == "phases":
+            unit = lambda: composed_cycle(lambda: state["batch_idx"], step, phase, spec["cycle"], intervals)  # noqa: E731
+        else:
+            unit = lambda: [step() for _ in range(spec["cycle"])]  # noqa: E731
+        count = spec.get("warmup") or spec["cycle"] + 1
         images = spec["cycle"] * spec["batch"]
     else:
         raise SystemExit(f"unknown work {spec['work']!r}")
