@@ -35,7 +35,7 @@ from custom_ops import build
 IMPLS = ("auto", "ref", "custom", "cuda")
 
 # Whether ``auto`` runs the compiled CPU kernels on a machine without a GPU: yes, they are faster
-# than TensorFlow's own ops at stylegan2-ada's widths (docs/PERFORMANCE.md, "Compiled ops").
+# than TensorFlow's own ops at stylegan2-ada's widths, generator and training (docs/PERFORMANCE.md).
 CPU_AUTO = True
 
 # Element types the kernels are built for (CPU and GPU).

@@ -263,6 +263,10 @@ class Trainer:
         images. Weights can be finite and still overflow: a snapshot checks this before it writes."""
         return bool(self._probe(batch).numpy() == 0)
 
+    def phase_function(self, name: str) -> Callable[[Stats], Stats]:
+        """The tf.function of phase ``name`` (benchmarks time it and count its work alone)."""
+        return self._run[name]
+
     def iteration(self, batch: Stats) -> Stats:
         """One minibatch: the phases due at ``batch_idx``, then G_ema and the counters."""
         index = int(self.state.batch_idx.numpy())
