@@ -150,6 +150,9 @@ def test_training_stopped_by_a_full_disk_keeps_its_checkpoint(tmp_path):
         proc = start_runner("train", *TINY, f"--outdir={fs}", "--kimg=2", "--tick=0.016", "--snap=1")
         try:
             found = wait_for(os.path.join(fs, "0*", "checkpoints", "latest"), proc)  # the first checkpoint is complete
+            # A snapshot is written before its tick's line (the line carries the snapshot's metrics):
+            # wait for that line too, so that there is a stats.jsonl whose lines the full disk must not tear.
+            wait_for(os.path.join(fs, "0*", "stats.jsonl"), proc)
             fill(fs)
             out, err = proc.communicate(timeout=300)
         finally:
