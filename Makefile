@@ -26,10 +26,10 @@ $(VENV)/.ready: requirements.txt tests/requirements.txt tests/requirements-nodep
 	echo '$(TF_PACKAGE)' > $(VENV)/.tf-package
 	touch $@
 
-# Trains the 'small' preset on the embedded shapes dataset for 10 kimg (about 5 minutes on two CPU
-# cores), then writes samples, a TF Serving SavedModel and TFLite models from its last snapshot.
-# The demo preset (tf_stylegan2/config.py) on the shapes' class labels, a grid row per class;
-# without ADA (10 kimg are too few for p to move, and the pipeline costs time per step).
+# Trains the demo preset (tf_stylegan2/config.py) on the embedded shapes dataset and its class
+# labels for 10 kimg, without ADA (10 kimg are too few for p to move, and the pipeline costs time per
+# step), then writes samples (a grid row per class), a TF Serving SavedModel, TFLite models and the
+# metrics chart from its last snapshot.
 demo: $(VENV)/.ready
 	$(PY) -m runners.train --outdir=$(DEMO_OUT) --data=builtin:shapes32 --cfg=demo --cond --mirror --aug=noaug \
 	  --tick=1 --snap=2 --metrics=fd2k_clf,acc2k_clf
