@@ -33,7 +33,7 @@ The helpers here read any ``dnnlib`` Network pickle; :mod:`.ada_tf` uses them, w
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Dict, FrozenSet, List, Tuple
+from typing import Any, Callable, Dict, FrozenSet, List, Optional, Tuple
 
 import numpy as np
 
@@ -242,17 +242,24 @@ def _hwio_to_oihw(w: np.ndarray, flip: bool = False) -> np.ndarray:
     return (w[::-1, ::-1] if flip else w).transpose(3, 2, 0, 1)
 
 
+def _mapping_tensors(t: Dict[str, np.ndarray], v: _Variables, embed: Optional[str], layer: str,
+                     num_layers: int) -> None:
+    """A mapping network's dense layers (TF scopes ``<layer>0``, ``<layer>1``, ...) and, when
+    ``embed`` names one, its label embedding, into ``t`` under our names (``mapping.*``)."""
+    if embed is not None:
+        t["mapping.embed.weight"] = v.take(f"{embed}/weight", 2).T
+        t["mapping.embed.bias"] = v.take(f"{embed}/bias", 1)
+    for i in range(num_layers):
+        t[f"mapping.fc{i}.weight"] = v.take(f"{layer}{i}/weight", 2).T
+        t[f"mapping.fc{i}.bias"] = v.take(f"{layer}{i}/bias", 1)
+
+
 def _generator_tensors(groups: Dict[str, Dict[str, np.ndarray]], config: GeneratorConfig, what: str,
                        ignored: Tuple[str, ...] = ()) -> Dict[str, np.ndarray]:
     """G's variables in the interchange layout; ``ignored``: variables known to have no meaning here."""
     v = _Variables(groups, what)
     t = {"mapping.w_avg": v.take("dlatent_avg", 1)}
-    if config.c_dim:
-        t["mapping.embed.weight"] = v.take("mapping/LabelEmbed/weight", 2).T
-        t["mapping.embed.bias"] = v.take("mapping/LabelEmbed/bias", 1)
-    for i in range(config.mapping.num_layers):
-        t[f"mapping.fc{i}.weight"] = v.take(f"mapping/Dense{i}/weight", 2).T
-        t[f"mapping.fc{i}.bias"] = v.take(f"mapping/Dense{i}/bias", 1)
+    _mapping_tensors(t, v, "mapping/LabelEmbed" if config.c_dim else None, "mapping/Dense", config.mapping.num_layers)
 
     def modulated(scope: str, ours: str, noise: int = -1, flip: bool = False) -> None:
         t[f"{ours}.weight"] = _hwio_to_oihw(v.take(f"{scope}/weight", 4), flip)
@@ -304,11 +311,7 @@ def _discriminator_tensors(own: Dict[str, np.ndarray], config: DiscriminatorConf
     v = _Variables({"": own}, what)
     t = {}
     if config.c_dim:
-        t["mapping.embed.weight"] = v.take("LabelEmbed/weight", 2).T
-        t["mapping.embed.bias"] = v.take("LabelEmbed/bias", 1)
-        for i in range(config.mapping.num_layers):
-            t[f"mapping.fc{i}.weight"] = v.take(f"Mapping{i}/weight", 2).T
-            t[f"mapping.fc{i}.bias"] = v.take(f"Mapping{i}/bias", 1)
+        _mapping_tensors(t, v, "LabelEmbed", "Mapping", config.mapping.num_layers)
 
     def conv(scope: str, ours: str, bias: bool = True) -> None:
         t[f"{ours}.weight"] = _hwio_to_oihw(v.take(f"{scope}/weight", 4))
