@@ -169,3 +169,31 @@ def test_acc_clf_in_the_metric_suite_reads_the_images_fd_clf_reads(shapes, class
     real = classifier.features(shapes.images(np.sort(np.random.RandomState(2).choice(len(shapes), 250, replace=False))))
     assert right[0]["results"]["fd250_clf"] == pytest.approx(
         frechet_distance(*mean_cov(features), *mean_cov(real)), rel=1e-9)
+
+
+def test_full_clf_variants_read_every_image_of_a_small_dataset(shapes, classifier):
+    """fd<N>k_clf needs N thousand reals; fd<N>k_full_clf takes a 300-image dataset whole, and a
+    generator that replays exactly those images is at distance 0 from it."""
+    from tf_stylegan2.metrics.suite import FeatureNetworks, MetricOptions, evaluate
+
+    images = shapes.images(HELD_OUT[:300])
+    small = ImageDataset(DatasetInfo("small", "small", 300, 32, 3, 4), shapes.labels[HELD_OUT[:300]], cache=images)
+    opts = MetricOptions(small, FeatureNetworks(classifier=classifier), cache_dir=None, log=lambda line: None)
+    with pytest.raises(UserError, match=r"fd1k_clf needs 1000 real images, but dataset small has 300 images \(the "
+                                        r"_full variants"):
+        evaluate(ClassImages(shapes), ["fd1k_clf"], opts)
+
+    class Replay:  # a generator whose 1000 images are the 300 real ones, in turn (traced once: a counter variable)
+        z_dim, c_dim, img_resolution, img_channels = 8, 4, 32, 3
+        bank, drawn = tf.constant(images.astype(np.float32) / 127.5 - 1.0), tf.Variable(0)
+
+        def __call__(self, z, c, truncation_psi=1.0, noise_mode="random", noise_seed=None):
+            n = tf.shape(z)[0]
+            start = self.drawn.assign_add(n) - n
+            return tf.gather(self.bank, tf.range(start, start + n) % 300)
+
+    record = evaluate(Replay(), ["fd1k_full_clf"], opts)[0]
+    replayed = classifier.features(images[np.arange(1000) % 300])
+    expected = frechet_distance(*mean_cov(replayed), *mean_cov(classifier.features(images)))
+    assert record["results"]["fd1k_full_clf"] == pytest.approx(expected, rel=1e-6)
+    assert expected < 0.5  # the same 300 images, a third of them once more often than the rest

@@ -15,7 +15,8 @@ NVIDIA's metrics (one source for each fact):
   ppl_<s><p>     the legacy PPL: with the centre crop, 50,000 samples
   fd<N>k_clf, kid<N>k_clf  Fréchet / kernel distance in the feature space of a classifier trained on
                  the dataset's labels (tf_stylegan2.metrics.feature_classifier): for the embedded
-                 datasets, comparable within one dataset only, never with published numbers
+                 datasets, comparable within one dataset only, never with published numbers;
+                 fd<N>k_full_clf, kid<N>k_full_clf: against every real image (small datasets)
   acc<N>k_clf    that classifier's accuracy on N thousand generated images: conditional, the
                  fraction classified as the class asked for; unconditional, the fraction it puts in
                  one class with probability > 0.9 (a number in [0, 1] that needs no reference)
@@ -113,12 +114,15 @@ _PATTERNS: List[Tuple[str, Callable[..., MetricSpec]]] = [
     (rf"ppl{_N}_([zw])(full|end)", lambda name, n, s, p: MetricSpec(name, "ppl", _k(n), space=s, sampling=p)),
     (r"ppl_([zw])(full|end)", lambda name, s, p: MetricSpec(name, "ppl", PPL_SAMPLES, space=s, sampling=p,
                                                            crop=True)),
-    (rf"fd{_N}_clf", lambda name, n: MetricSpec(name, "fd_clf", _k(n), _k(n))),
-    (rf"kid{_N}_clf", lambda name, n: MetricSpec(name, "kid_clf", _k(n), _k(n))),
+    (rf"fd{_N}(_full)?_clf", lambda name, n, full: MetricSpec(name, "fd_clf", _k(n), None if full else _k(n),
+                                                             bool(full))),
+    (rf"kid{_N}(_full)?_clf", lambda name, n, full: MetricSpec(name, "kid_clf", _k(n), None if full else _k(n),
+                                                              bool(full))),
     (rf"acc{_N}_clf", lambda name, n: MetricSpec(name, "acc_clf", _k(n))),
 ]
 EXAMPLES = ("fid50k_full, kid50k_full, pr50k3_full, ppl2_wend, is50k, fid50k, kid50k, pr50k3, ppl_zfull, ppl_wfull, "
-            "ppl_zend, ppl_wend, quick variants such as fid2k_full or ppl2k_wend, and fd2k_clf, kid2k_clf, acc2k_clf")
+            "ppl_zend, ppl_wend, quick variants such as fid2k_full or ppl2k_wend, and fd2k_clf, kid2k_clf, acc2k_clf, "
+            "fd2k_full_clf")
 
 
 def parse_metric(name: str) -> MetricSpec:
@@ -368,9 +372,10 @@ class _Evaluation:
         fake, probabilities, classes = self._stats[key]
         if spec.kind == "acc_clf":
             return sample_accuracy(probabilities, classes)
-        real_key = ("clf-real", spec.num_gen)
+        num_real = len(opts.dataset) if spec.max_real is None else spec.max_real
+        real_key = ("clf-real", num_real)
         if real_key not in self._stats:
-            self._stats[real_key] = real_features(opts.dataset, classifier, spec.num_gen, opts.seed)
+            self._stats[real_key] = real_features(opts.dataset, classifier, num_real, opts.seed)
         real = self._stats[real_key]
         if spec.kind == "fd_clf":
             return frechet_distance(*mean_cov(fake), *mean_cov(real))
