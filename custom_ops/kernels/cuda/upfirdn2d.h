@@ -62,7 +62,8 @@ inline int upfirdn2d_check(const sg2_upfirdn2d_args* a, const void* x, const flo
   if (!a) return SG2_ERROR_ARGUMENT;
   const int status = upfirdn2d_check(*a);
   if (status != SG2_OK) return status;
-  return x && f && y ? SG2_OK : a->n == 0 || a->c == 0 ? SG2_OK : SG2_ERROR_ARGUMENT;
+  if (x && f && y) return SG2_OK;
+  return a->n == 0 || a->c == 0 ? SG2_OK : SG2_ERROR_ARGUMENT;
 }
 
 // The input pixels and filter taps that output position `o` reads along one axis: input positions
