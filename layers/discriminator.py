@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
 import keras
 import numpy as np
@@ -14,7 +14,7 @@ from custom_ops import downsample2d, setup_filter
 from layers.base import SQRT_HALF, StyleGANLayer
 from layers.equalized import EqualizedConv2D, EqualizedDense
 from layers.minibatch_std import MinibatchStd
-from layers.rules import block_policy, block_resolutions, channels_per_resolution, check_architecture
+from layers.rules import block_resolutions, check_architecture
 
 
 @keras.saving.register_keras_serializable(package="tf_stylegan2")
@@ -228,34 +228,24 @@ class DiscriminatorEpilogue(StyleGANLayer):
 
 
 def discriminator_blocks(
-    img_resolution: int,
-    img_channels: int,
-    channel_base: int = 32768,
-    channel_max: int = 512,
-    num_fp16_res: int = 0,
-    fp16_policy: Optional[str] = None,
-    architecture: str = "resnet",
-    resample_filter: Sequence[float] = (1, 3, 3, 1),
-    conv_clamp: Optional[float] = None,
-    activation: str = "lrelu",
-    policy: Any = "float32",
+    channels: Mapping[int, int], policies: Mapping[int, Any], **block_kwargs: Any
 ) -> List[DiscriminatorBlock]:
-    """The blocks from ``img_resolution`` down to 8x8, each named ``b<R>``; a
+    """The blocks from the highest resolution of ``channels`` down to 8x8, each named ``b<R>``; a
     :class:`DiscriminatorEpilogue` at 4x4 follows them. The mirror of SynthesisNetwork's loop, by
-    the same rules (``layers.rules``): channels ``min(channel_base // r, channel_max)``, and the
-    ``num_fp16_res`` highest resolutions in ``fp16_policy``, the others in ``policy``.
+    the same rules: the block at resolution r reads ``channels[r]`` feature maps and gives
+    ``channels[r // 2]`` (:func:`layers.rules.channels_per_resolution`), and computes in
+    ``policies[r]`` (:func:`layers.rules.block_policies`). ``block_kwargs`` go to every block:
+    ``img_channels`` and the options of :class:`DiscriminatorBlock` (as NVIDIA's ``block_kwargs``).
 
     A function rather than a layer: Keras 3 files store a model's weights under its attribute
     path, so a layer around the blocks would move every weight of the discriminator's ``.keras``
     files, and it would reorder ``Discriminator.weights``, which checkpoints list in order.
     """
-    channels = channels_per_resolution(img_resolution, channel_base, channel_max)
+    img_resolution = max(channels)
     return [
         DiscriminatorBlock(
-            channels[r] if r < img_resolution else 0, channels[r], channels[r // 2], resolution=r,
-            img_channels=img_channels, architecture=architecture, activation=activation,
-            resample_filter=resample_filter, conv_clamp=conv_clamp, name=f"b{r}",
-            dtype=block_policy(r, img_resolution, num_fp16_res, fp16_policy, policy),
+            channels[r] if r < img_resolution else 0, channels[r], channels[r // 2], resolution=r, name=f"b{r}",
+            dtype=policies[r], **block_kwargs,
         )
         for r in reversed(block_resolutions(img_resolution)[1:])
     ]

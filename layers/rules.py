@@ -57,3 +57,9 @@ def block_policy(resolution: int, img_resolution: int, num_fp16_res: int, fp16_p
     the others."""
     fp16_resolution = max(2 ** (resolution_log2(img_resolution) + 1 - num_fp16_res), 8)
     return fp16_policy if fp16_policy is not None and resolution >= fp16_resolution else policy
+
+
+def block_policies(img_resolution: int, num_fp16_res: int, fp16_policy: Optional[str], policy: Any) -> Dict[int, Any]:
+    """:func:`block_policy` at every block resolution."""
+    resolutions = block_resolutions(img_resolution)
+    return {r: block_policy(r, img_resolution, num_fp16_res, fp16_policy, policy) for r in resolutions}

@@ -12,7 +12,7 @@ from layers.base import SQRT_HALF, StyleGANLayer
 from layers.equalized import EqualizedConv2D
 from layers.modulated_conv import ModulatedConv2D
 from layers.noise import NoiseInjection, check_noise_mode
-from layers.rules import block_policy, block_resolutions, channels_per_resolution, check_architecture, check_resolution
+from layers.rules import block_policies, block_resolutions, channels_per_resolution, check_architecture, check_resolution
 from layers.to_rgb import ToRGB
 
 
@@ -324,16 +324,16 @@ class SynthesisNetwork(StyleGANLayer):
 
         self.block_resolutions = block_resolutions(img_resolution)
         channels = channels_per_resolution(img_resolution, self.channel_base, self.channel_max)
+        policies = block_policies(img_resolution, self.num_fp16_res, fp16_policy, self.dtype_policy)
         self.blocks = []
         self.num_ws = 0
         for res in self.block_resolutions:
-            policy = block_policy(res, img_resolution, self.num_fp16_res, fp16_policy, self.dtype_policy)
             block = SynthesisBlock(
                 channels[res // 2] if res > 4 else 0, channels[res], w_dim=self.w_dim, resolution=res,
                 img_channels=self.img_channels, is_last=(res == self.img_resolution), architecture=architecture,
                 resample_filter=self.resample_filter, conv_clamp=self.conv_clamp, use_noise=self.use_noise,
                 activation=activation, const_channels=self.const_channels if res == 4 else None, name=f"b{res}",
-                dtype=policy,
+                dtype=policies[res],
             )
             self.num_ws += block.num_conv
             if block.is_last:

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from layers.discriminator import DiscriminatorEpilogue, discriminator_blocks
 from layers.mapping import MappingNetwork
-from layers.rules import channels, check_architecture, check_resolution
+from layers.rules import block_policies, channels_per_resolution, check_architecture, check_resolution
 from layers.synthesis import SynthesisNetwork
 from tf_stylegan2.config import DiscriminatorConfig, GeneratorConfig
 
@@ -139,14 +139,14 @@ class Discriminator(keras.Model):
         self.config = config
         self.c_dim = config.c_dim
         self.img_resolution, self.img_channels = config.img_resolution, config.img_channels
+        channels = channels_per_resolution(config.img_resolution, config.channel_base, config.channel_max)
+        fp16_policy = _fp16_policy(self.dtype_policy)
+        policies = block_policies(config.img_resolution, config.num_fp16_res, fp16_policy, "float32")
         self.blocks = discriminator_blocks(
-            config.img_resolution, config.img_channels, channel_base=config.channel_base,
-            channel_max=config.channel_max, num_fp16_res=config.num_fp16_res,
-            fp16_policy=_fp16_policy(self.dtype_policy), architecture=config.architecture,
+            channels, policies, img_channels=config.img_channels, architecture=config.architecture,
             resample_filter=config.resample_filter, conv_clamp=config.conv_clamp, activation=config.activation,
         )
-        channels4 = channels(4, config.channel_base, config.channel_max)
-        cmap_dim = 0 if config.c_dim == 0 else (config.cmap_dim or channels4)
+        cmap_dim = 0 if config.c_dim == 0 else (config.cmap_dim or channels[4])
         self.mapping = None
         if config.c_dim > 0:
             m = config.mapping
@@ -158,7 +158,7 @@ class Discriminator(keras.Model):
         # Stored as b4, NVIDIA's name for it: .keras files hold the epilogue's weights under the
         # attribute's name (the code calls it `epilogue`).
         self.b4 = DiscriminatorEpilogue(
-            channels4, cmap_dim=cmap_dim, resolution=4, img_channels=config.img_channels,
+            channels[4], cmap_dim=cmap_dim, resolution=4, img_channels=config.img_channels,
             architecture=config.architecture, mbstd_group_size=config.mbstd_group_size,
             mbstd_num_channels=config.mbstd_num_channels, activation=config.activation,
             conv_clamp=config.conv_clamp, is_first=not self.blocks, name="b4", dtype="float32",

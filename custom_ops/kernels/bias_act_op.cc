@@ -20,7 +20,7 @@
 #include "tensorflow/core/util/work_sharder.h"
 
 #define STYLEGAN2_BIAS_ACT_ATTRS                                                              \
-  Attr("T: {half, bfloat16, float, double}")                                                  \
+  Attr(STYLEGAN2_TYPE_ATTR)                                                                   \
       .Attr("act: {'linear', 'relu', 'lrelu', 'tanh', 'sigmoid', 'elu', 'selu', 'softplus', 'swish'}") \
       .Attr("alpha: float = 0.2")                                                             \
       .Attr("gain: float = 1.0")                                                              \
@@ -59,73 +59,51 @@ REGISTER_OP("StyleGAN2BiasActGradGrad")
 namespace stylegan2 {
 
 template <typename T, int kGrad>
-class BiasActCpu : public BiasActBase {
- public:
-  explicit BiasActCpu(OpKernelConstruction* ctx) : BiasActBase(ctx, kGrad) {}
-
-  void Compute(OpKernelContext* ctx) override {
-    Inputs in;
-    if (!Prepare(ctx, &in)) return;
-    Tensor* y = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, in.x->shape(), &y));
-    const sg2_bias_act_args p = in.args;
-    const T *x = Data<T>(in.x), *b = Data<T>(in.b), *xref = Data<T>(in.xref), *yref = Data<T>(in.yref),
-            *dy = Data<T>(in.dy);
-    T* out = y->flat<T>().data();
-    auto* workers = ctx->device()->tensorflow_cpu_worker_threads();
-    auto shard = [&](int64_t units, int64_t cost, const std::function<void(int64_t, int64_t)>& work) {
-      ::tensorflow::Shard(workers->num_threads, workers->workers, units, cost, work);
+void bias_act_cpu(OpKernelContext* ctx, const BiasActInputs& in, Tensor* y) {
+  const sg2_bias_act_args p = in.args;
+  const T *x = Data<T>(in.x), *b = Data<T>(in.b), *xref = Data<T>(in.xref), *yref = Data<T>(in.yref),
+          *dy = Data<T>(in.dy);
+  T* out = y->flat<T>().data();
+  auto* workers = ctx->device()->tensorflow_cpu_worker_threads();
+  auto shard = [&](int64_t units, int64_t cost, const std::function<void(int64_t, int64_t)>& work) {
+    ::tensorflow::Shard(workers->num_threads, workers->workers, units, cost, work);
+  };
+  typedef typename Accumulator<T>::type A;
+  dispatch_act(p.act, [&](auto act) {
+    constexpr int kAct = decltype(act)::value;
+    // Loads only what this mode and activation read (bias_act.h), with the mode a constant, so
+    // that the loops below vectorize.
+    auto element = [&](int64_t i, A bias) {
+      const A xr = kGrad > 0 && kAct == SG2_ACT_SWISH ? static_cast<A>(xref[i]) : A(0);
+      const A yr = kGrad > 0 ? static_cast<A>(yref[i]) : A(0);
+      const A dv = kGrad == 2 ? static_cast<A>(dy[i]) : A(0);
+      out[i] = static_cast<T>(bias_act_value<kAct, A>(p, kGrad, static_cast<A>(x[i]), bias, xr, yr, dv));
     };
-    typedef typename Accumulator<T>::type A;
-    dispatch_act(p.act, [&](auto act) {
-      constexpr int kAct = decltype(act)::value;
-      // Loads only what this mode and activation read (bias_act.h), with the mode a constant, so
-      // that the loops below vectorize.
-      auto element = [&](int64_t i, A bias) {
-        const A xr = kGrad > 0 && kAct == SG2_ACT_SWISH ? static_cast<A>(xref[i]) : A(0);
-        const A yr = kGrad > 0 ? static_cast<A>(yref[i]) : A(0);
-        const A dv = kGrad == 2 ? static_cast<A>(dy[i]) : A(0);
-        out[i] = static_cast<T>(bias_act_value<kAct, A>(p, kGrad, static_cast<A>(x[i]), bias, xr, yr, dv));
-      };
-      const bool bias = b && (kGrad == 0 || kAct == SG2_ACT_SWISH);  // gradients read b for swish only
-      if (!bias) {
-        shard(p.size, 8, [&](int64_t begin, int64_t end) {
-          for (int64_t i = begin; i < end; ++i) element(i, A(0));
-        });
-      } else if (p.step_b == 1) {  // channels last (NHWC): rows of size_b elements, the bias per column
-        const int64_t c = p.size_b;
-        shard(p.size / c, 8 * c, [&](int64_t begin, int64_t end) {
-          for (int64_t r = begin; r < end; ++r) {
-            for (int64_t k = 0; k < c; ++k) element(r * c + k, static_cast<A>(b[k]));
-          }
-        });
-      } else {  // channels before other axes: runs of step_b elements sharing one bias
-        const int64_t run = p.step_b;
-        shard(p.size / run, 8 * run, [&](int64_t begin, int64_t end) {
-          for (int64_t r = begin; r < end; ++r) {
-            const A bv = static_cast<A>(b[r % p.size_b]);
-            for (int64_t i = r * run; i < (r + 1) * run; ++i) element(i, bv);
-          }
-        });
-      }
-      return SG2_OK;
-    });
-  }
-};
+    const bool bias = b && (kGrad == 0 || kAct == SG2_ACT_SWISH);  // gradients read b for swish only
+    if (!bias) {
+      shard(p.size, 8, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) element(i, A(0));
+      });
+    } else if (p.step_b == 1) {  // channels last (NHWC): rows of size_b elements, the bias per column
+      const int64_t c = p.size_b;
+      shard(p.size / c, 8 * c, [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; ++r) {
+          for (int64_t k = 0; k < c; ++k) element(r * c + k, static_cast<A>(b[k]));
+        }
+      });
+    } else {  // channels before other axes: runs of step_b elements sharing one bias
+      const int64_t run = p.step_b;
+      shard(p.size / run, 8 * run, [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; ++r) {
+          const A bv = static_cast<A>(b[r % p.size_b]);
+          for (int64_t i = r * run; i < (r + 1) * run; ++i) element(i, bv);
+        }
+      });
+    }
+    return SG2_OK;
+  });
+}
 
 }  // namespace stylegan2
 
-#define REGISTER_BIAS_ACT_CPU(T)                                                                         \
-  REGISTER_KERNEL_BUILDER(Name("StyleGAN2BiasAct").Device(::tensorflow::DEVICE_CPU).TypeConstraint<T>("T"), \
-                          stylegan2::BiasActCpu<T, 0>);                                                  \
-  REGISTER_KERNEL_BUILDER(                                                                               \
-      Name("StyleGAN2BiasActGrad").Device(::tensorflow::DEVICE_CPU).TypeConstraint<T>("T"),              \
-      stylegan2::BiasActCpu<T, 1>);                                                                      \
-  REGISTER_KERNEL_BUILDER(                                                                               \
-      Name("StyleGAN2BiasActGradGrad").Device(::tensorflow::DEVICE_CPU).TypeConstraint<T>("T"),          \
-      stylegan2::BiasActCpu<T, 2>);
-
-REGISTER_BIAS_ACT_CPU(Eigen::half);
-REGISTER_BIAS_ACT_CPU(Eigen::bfloat16);
-REGISTER_BIAS_ACT_CPU(float);
-REGISTER_BIAS_ACT_CPU(double);
+STYLEGAN2_REGISTER_FOR_EACH_TYPE(STYLEGAN2_REGISTER_BIAS_ACT, ::tensorflow::DEVICE_CPU, stylegan2::bias_act_cpu)

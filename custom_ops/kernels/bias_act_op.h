@@ -1,5 +1,6 @@
-// The attributes, inputs and shape checks of the bias_act kernels, shared by the CPU kernels
-// (bias_act_op.cc) and the GPU kernels (bias_act_gpu.cc). The ops are registered in bias_act_op.cc.
+// The bias_act kernels of every device: the attributes, the inputs and their shape checks, the
+// output and the registration; the CPU (bias_act_op.cc) and the GPU (bias_act_gpu.cc) each supply
+// the computation. The ops are registered in bias_act_op.cc.
 #ifndef STYLEGAN2_BIAS_ACT_OP_H_
 #define STYLEGAN2_BIAS_ACT_OP_H_
 
@@ -25,11 +26,27 @@ inline int ActCode(const std::string& act) {
   return 0;
 }
 
-// Mode `grad` of the kernels: reads the attributes, the inputs of that mode, and the validated
-// argument record of the C API.
-class BiasActBase : public OpKernel {
+// The inputs of one call, checked, and the argument record of the C API for it.
+struct BiasActInputs {
+  const Tensor* x = nullptr;  // the tensor transformed: x, dy or ddx
+  const Tensor* b = nullptr;
+  const Tensor* xref = nullptr;
+  const Tensor* yref = nullptr;
+  const Tensor* dy = nullptr;
+  sg2_bias_act_args args;
+};
+
+// A device's computation of a checked call in mode kGrad: y = bias_act(in), y allocated with the
+// shape of in.x and not empty.
+typedef void (*BiasActRun)(OpKernelContext* ctx, const BiasActInputs& in, Tensor* y);
+
+// The kernel of mode `kGrad` (0: StyleGAN2BiasAct, 1: ...Grad, 2: ...GradGrad) on one device: reads
+// the attributes and the inputs of that mode, checks them and allocates the output as every device
+// does, then runs the device's kRun.
+template <int kGrad, BiasActRun kRun>
+class BiasActOp : public OpKernel {
  public:
-  BiasActBase(OpKernelConstruction* ctx, int grad) : OpKernel(ctx) {
+  explicit BiasActOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
     std::string act;
     OP_REQUIRES_OK(ctx, ctx->GetAttr("act", &act));
     OP_REQUIRES_OK(ctx, ctx->GetAttr("alpha", &args_.alpha));
@@ -37,21 +54,20 @@ class BiasActBase : public OpKernel {
     OP_REQUIRES_OK(ctx, ctx->GetAttr("clamp", &args_.clamp));
     OP_REQUIRES_OK(ctx, ctx->GetAttr("axis", &axis_));
     args_.act = ActCode(act);
-    args_.grad = grad;
+    args_.grad = kGrad;
   }
 
- protected:
-  struct Inputs {
-    const Tensor* x = nullptr;  // the tensor transformed: x, dy or ddx
-    const Tensor* b = nullptr;
-    const Tensor* xref = nullptr;
-    const Tensor* yref = nullptr;
-    const Tensor* dy = nullptr;
-    sg2_bias_act_args args;
-  };
+  void Compute(OpKernelContext* ctx) override {
+    BiasActInputs in;
+    if (!Prepare(ctx, &in)) return;
+    Tensor* y = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, in.x->shape(), &y));
+    if (in.args.size > 0) kRun(ctx, in, y);
+  }
 
+ private:
   // Reads the inputs of this mode and checks their shapes; false (with the error set) if invalid.
-  bool Prepare(OpKernelContext* ctx, Inputs* in) {
+  bool Prepare(OpKernelContext* ctx, BiasActInputs* in) {
     const int grad = args_.grad;
     in->x = &ctx->input(0);
     if (grad == 0) {
@@ -115,5 +131,15 @@ const T* Data(const ::tensorflow::Tensor* t) {
 }
 
 }  // namespace stylegan2
+
+// For STYLEGAN2_REGISTER_FOR_EACH_TYPE: BiasActOp<mode, RUN<T, mode>> as DEVICE's kernels of the
+// three ops.
+#define STYLEGAN2_REGISTER_BIAS_ACT(DEVICE, RUN, T)                                                      \
+  REGISTER_KERNEL_BUILDER(Name("StyleGAN2BiasAct").Device(DEVICE).TypeConstraint<T>("T"),                \
+                          stylegan2::BiasActOp<0, RUN<T, 0>>);                                           \
+  REGISTER_KERNEL_BUILDER(Name("StyleGAN2BiasActGrad").Device(DEVICE).TypeConstraint<T>("T"),            \
+                          stylegan2::BiasActOp<1, RUN<T, 1>>);                                           \
+  REGISTER_KERNEL_BUILDER(Name("StyleGAN2BiasActGradGrad").Device(DEVICE).TypeConstraint<T>("T"),        \
+                          stylegan2::BiasActOp<2, RUN<T, 2>>);
 
 #endif  // STYLEGAN2_BIAS_ACT_OP_H_

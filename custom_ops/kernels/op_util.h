@@ -1,5 +1,6 @@
-// What the OpKernels share: one-line errors and, in CUDA builds (-DGOOGLE_CUDA=1), TensorFlow's
-// CUDA stream, the C API's element type codes and its status as a TensorFlow error.
+// What the OpKernels share: the element types of the ops, one-line errors and, in CUDA builds
+// (-DGOOGLE_CUDA=1), TensorFlow's CUDA stream, the C API's element type codes and its status as a
+// TensorFlow error.
 #ifndef STYLEGAN2_OP_UTIL_H_
 #define STYLEGAN2_OP_UTIL_H_
 
@@ -11,6 +12,18 @@
 #include "cuda/api.h"
 #include "xla/stream_executor/stream.h"
 #endif
+
+// The element types every op accepts: the attr of the ops, and the kernels registered for it.
+#define STYLEGAN2_TYPE_ATTR "T: {half, bfloat16, float, double}"
+
+// REGISTER(DEVICE, IMPL, T) for each type T of STYLEGAN2_TYPE_ATTR: registers the kernels of
+// DEVICE (::tensorflow::DEVICE_CPU or DEVICE_GPU) whose computation is the function template IMPL,
+// for every element type.
+#define STYLEGAN2_REGISTER_FOR_EACH_TYPE(REGISTER, DEVICE, IMPL) \
+  REGISTER(DEVICE, IMPL, Eigen::half)                             \
+  REGISTER(DEVICE, IMPL, Eigen::bfloat16)                         \
+  REGISTER(DEVICE, IMPL, float)                                   \
+  REGISTER(DEVICE, IMPL, double)
 
 namespace stylegan2 {
 

@@ -17,7 +17,7 @@ REGISTER_OP("StyleGAN2Upfirdn2d")
     .Input("x: T")
     .Input("f: float")
     .Output("y: T")
-    .Attr("T: {half, bfloat16, float, double}")
+    .Attr(STYLEGAN2_TYPE_ATTR)
     .Attr("upx: int = 1")
     .Attr("upy: int = 1")
     .Attr("downx: int = 1")
@@ -55,56 +55,42 @@ REGISTER_OP("StyleGAN2Upfirdn2d")
 namespace stylegan2 {
 
 template <typename T>
-class Upfirdn2dCpu : public Upfirdn2dBase {
- public:
-  using Upfirdn2dBase::Upfirdn2dBase;
-
-  void Compute(::tensorflow::OpKernelContext* ctx) override {
-    sg2_upfirdn2d_args a;
-    ::tensorflow::Tensor* y = nullptr;
-    if (!Prepare(ctx, &a, &y) || y->NumElements() == 0) return;
-    typedef typename Accumulator<T>::type A;
-    const int out_h = static_cast<int>(y->dim_size(1)), out_w = static_cast<int>(y->dim_size(2)), c = a.c;
-    // The gain folded into the taps once.
-    std::vector<A> taps(static_cast<size_t>(a.fh) * a.fw);
-    const float* fp = ctx->input(1).flat<float>().data();
-    for (size_t i = 0; i < taps.size(); ++i) taps[i] = static_cast<A>(fp[i]) * static_cast<A>(a.gain);
-    const T* xp = ctx->input(0).flat<T>().data();
-    T* yp = y->flat<T>().data();
-    auto* workers = ctx->device()->tensorflow_cpu_worker_threads();
-    const int64_t cost = int64_t(out_w) * c * (a.fh * a.fw) / (a.upx * a.upy) + int64_t(out_w) * c;
-    ::tensorflow::Shard(workers->num_threads, workers->workers, int64_t(a.n) * out_h, cost,
-                        [&](int64_t begin, int64_t end) {
-      std::vector<A> acc(c);
-      for (int64_t row = begin; row < end; ++row) {
-        const int n = static_cast<int>(row / out_h), oy = static_cast<int>(row % out_h);
-        const AxisTaps ty = upfirdn2d_axis(oy, a.upy, a.downy, a.pady0, a.fh, a.in_h, a.flip != 0);
-        for (int ox = 0; ox < out_w; ++ox) {
-          const AxisTaps tx = upfirdn2d_axis(ox, a.upx, a.downx, a.padx0, a.fw, a.in_w, a.flip != 0);
-          std::fill(acc.begin(), acc.end(), A(0));
-          for (int j = 0; j < ty.count; ++j) {
-            const A* w = taps.data() + (ty.tap0 + j * ty.step) * a.fw + tx.tap0;
-            const T* src = xp + ((int64_t(n) * a.in_h + ty.in0 + j) * a.in_w + tx.in0) * c;
-            for (int i = 0; i < tx.count; ++i, src += c) {
-              const A wi = w[i * tx.step];
-              for (int ch = 0; ch < c; ++ch) acc[ch] += static_cast<A>(src[ch]) * wi;
-            }
+void upfirdn2d_cpu(::tensorflow::OpKernelContext* ctx, const sg2_upfirdn2d_args& a, const ::tensorflow::Tensor& x,
+                   const ::tensorflow::Tensor& f, ::tensorflow::Tensor* y) {
+  typedef typename Accumulator<T>::type A;
+  const int out_h = static_cast<int>(y->dim_size(1)), out_w = static_cast<int>(y->dim_size(2)), c = a.c;
+  // The gain folded into the taps once.
+  std::vector<A> taps(static_cast<size_t>(a.fh) * a.fw);
+  const float* fp = f.flat<float>().data();
+  for (size_t i = 0; i < taps.size(); ++i) taps[i] = static_cast<A>(fp[i]) * static_cast<A>(a.gain);
+  const T* xp = x.flat<T>().data();
+  T* yp = y->flat<T>().data();
+  auto* workers = ctx->device()->tensorflow_cpu_worker_threads();
+  const int64_t cost = int64_t(out_w) * c * (a.fh * a.fw) / (a.upx * a.upy) + int64_t(out_w) * c;
+  ::tensorflow::Shard(workers->num_threads, workers->workers, int64_t(a.n) * out_h, cost,
+                      [&](int64_t begin, int64_t end) {
+    std::vector<A> acc(c);
+    for (int64_t row = begin; row < end; ++row) {
+      const int n = static_cast<int>(row / out_h), oy = static_cast<int>(row % out_h);
+      const AxisTaps ty = upfirdn2d_axis(oy, a.upy, a.downy, a.pady0, a.fh, a.in_h, a.flip != 0);
+      for (int ox = 0; ox < out_w; ++ox) {
+        const AxisTaps tx = upfirdn2d_axis(ox, a.upx, a.downx, a.padx0, a.fw, a.in_w, a.flip != 0);
+        std::fill(acc.begin(), acc.end(), A(0));
+        for (int j = 0; j < ty.count; ++j) {
+          const A* w = taps.data() + (ty.tap0 + j * ty.step) * a.fw + tx.tap0;
+          const T* src = xp + ((int64_t(n) * a.in_h + ty.in0 + j) * a.in_w + tx.in0) * c;
+          for (int i = 0; i < tx.count; ++i, src += c) {
+            const A wi = w[i * tx.step];
+            for (int ch = 0; ch < c; ++ch) acc[ch] += static_cast<A>(src[ch]) * wi;
           }
-          T* dst = yp + ((int64_t(n) * out_h + oy) * out_w + ox) * c;
-          for (int ch = 0; ch < c; ++ch) dst[ch] = static_cast<T>(acc[ch]);
         }
+        T* dst = yp + ((int64_t(n) * out_h + oy) * out_w + ox) * c;
+        for (int ch = 0; ch < c; ++ch) dst[ch] = static_cast<T>(acc[ch]);
       }
-    });
-  }
-};
+    }
+  });
+}
 
 }  // namespace stylegan2
 
-#define REGISTER_UPFIRDN2D_CPU(T)                                                                  \
-  REGISTER_KERNEL_BUILDER(Name("StyleGAN2Upfirdn2d").Device(::tensorflow::DEVICE_CPU).TypeConstraint<T>("T"), \
-                          stylegan2::Upfirdn2dCpu<T>);
-
-REGISTER_UPFIRDN2D_CPU(Eigen::half);
-REGISTER_UPFIRDN2D_CPU(Eigen::bfloat16);
-REGISTER_UPFIRDN2D_CPU(float);
-REGISTER_UPFIRDN2D_CPU(double);
+STYLEGAN2_REGISTER_FOR_EACH_TYPE(STYLEGAN2_REGISTER_UPFIRDN2D, ::tensorflow::DEVICE_CPU, stylegan2::upfirdn2d_cpu)

@@ -1,5 +1,6 @@
-// The attributes and shape checks of the upfirdn2d kernels, shared by the CPU kernel
-// (upfirdn2d_op.cc) and the GPU kernel (upfirdn2d_gpu.cc). The op is registered in upfirdn2d_op.cc.
+// The upfirdn2d kernel of every device: the attributes, the shape checks, the output and the
+// registration; the CPU (upfirdn2d_op.cc) and the GPU (upfirdn2d_gpu.cc) each supply the
+// computation. The op is registered in upfirdn2d_op.cc.
 #ifndef STYLEGAN2_UPFIRDN2D_OP_H_
 #define STYLEGAN2_UPFIRDN2D_OP_H_
 
@@ -9,9 +10,17 @@
 
 namespace stylegan2 {
 
-class Upfirdn2dBase : public ::tensorflow::OpKernel {
+// A device's computation of a checked call: y = upfirdn2d(x, f) for x [N, H, W, C] and f [fh, fw]
+// float32 as `a` describes them, into y, allocated and not empty.
+typedef void (*Upfirdn2dRun)(::tensorflow::OpKernelContext* ctx, const sg2_upfirdn2d_args& a,
+                             const ::tensorflow::Tensor& x, const ::tensorflow::Tensor& f, ::tensorflow::Tensor* y);
+
+// The kernel of StyleGAN2Upfirdn2d on one device: the attributes, checks and output of every
+// device, then the device's kRun.
+template <Upfirdn2dRun kRun>
+class Upfirdn2dOp : public ::tensorflow::OpKernel {
  public:
-  explicit Upfirdn2dBase(::tensorflow::OpKernelConstruction* ctx) : OpKernel(ctx) {
+  explicit Upfirdn2dOp(::tensorflow::OpKernelConstruction* ctx) : OpKernel(ctx) {
     bool flip = false;
     OP_REQUIRES_OK(ctx, ctx->GetAttr("upx", &args_.upx));
     OP_REQUIRES_OK(ctx, ctx->GetAttr("upy", &args_.upy));
@@ -28,11 +37,17 @@ class Upfirdn2dBase : public ::tensorflow::OpKernel {
                 InvalidArgument("upfirdn2d: up and down factors must be >= 1"));
   }
 
- protected:
+  void Compute(::tensorflow::OpKernelContext* ctx) override {
+    sg2_upfirdn2d_args a;
+    ::tensorflow::Tensor* y = nullptr;
+    if (Prepare(ctx, &a, &y) && y->NumElements() > 0) kRun(ctx, a, ctx->input(0), ctx->input(1), y);
+  }
+
+ private:
   // Checks x [N, H, W, C] and f [fh, fw], fills `a` and allocates the output; false (with the
   // error set) if the call is invalid.
   bool Prepare(::tensorflow::OpKernelContext* ctx, sg2_upfirdn2d_args* a, ::tensorflow::Tensor** y) {
-        const ::tensorflow::Tensor& x = ctx->input(0);
+    const ::tensorflow::Tensor& x = ctx->input(0);
     const ::tensorflow::Tensor& f = ctx->input(1);
     if (x.dims() != 4) {
       ctx->SetStatus(InvalidArgument("upfirdn2d: x must be NHWC, got rank ", x.dims()));
@@ -77,5 +92,10 @@ class Upfirdn2dBase : public ::tensorflow::OpKernel {
 };
 
 }  // namespace stylegan2
+
+// For STYLEGAN2_REGISTER_FOR_EACH_TYPE: Upfirdn2dOp<RUN<T>> as DEVICE's kernel of StyleGAN2Upfirdn2d.
+#define STYLEGAN2_REGISTER_UPFIRDN2D(DEVICE, RUN, T)                                        \
+  REGISTER_KERNEL_BUILDER(Name("StyleGAN2Upfirdn2d").Device(DEVICE).TypeConstraint<T>("T"), \
+                          stylegan2::Upfirdn2dOp<RUN<T>>);
 
 #endif  // STYLEGAN2_UPFIRDN2D_OP_H_

@@ -2,22 +2,20 @@
 ``strategy.run`` on two logical CPUs, each replica taking half of the batch, and prints as JSON
 the largest relative difference from one direct call on the whole batch.
 
-A script because logical devices must be configured before TensorFlow initialises, which the
-test process has long done.
+A script: see tests/logical_cpus.py.
 """
 
 import json
 import os
 import sys
 
-import tensorflow as tf
+TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [os.path.dirname(TESTS), TESTS]  # the repository root and tests/, as pytest's pythonpath
+import logical_cpus  # noqa: E402
 
-cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [HERE, os.path.dirname(os.path.dirname(HERE))]
+logical_cpus.split(2)
 import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 import random_weights  # noqa: E402
 from tf_stylegan2.metrics import detectors  # noqa: E402

@@ -2,21 +2,20 @@
 path lengths of a tiny generator on one replica and on two (two logical CPUs) and prints, as JSON,
 the largest differences between the two and both sets of metric records.
 
-A script because logical devices must be configured before TensorFlow initialises.
+A script: see tests/logical_cpus.py.
 """
 
 import json
 import os
 import sys
 
-import tensorflow as tf
+TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [os.path.dirname(TESTS), TESTS]  # the repository root and tests/, as pytest's pythonpath
+import logical_cpus  # noqa: E402
 
-cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [HERE, os.path.dirname(os.path.dirname(HERE))]
+logical_cpus.split(2)
 import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 from metric_helpers import StandInInception, StandInVGG16, random_dataset, tiny_generator  # noqa: E402
 from tf_stylegan2.metrics import MetricOptions, evaluate  # noqa: E402

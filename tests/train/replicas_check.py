@@ -3,8 +3,7 @@
 two (two logical CPUs), and prints as JSON the largest weight differences between the two afterwards.
 With AUGPIPE, D's images are augmented with that pipeline and an adaptive p.
 
-A script because logical devices must be configured before TensorFlow initialises, which the
-test process has long done.
+A script: see tests/logical_cpus.py.
 """
 
 import json
@@ -12,14 +11,13 @@ import os
 import sys
 from typing import Optional
 
-import tensorflow as tf
+TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [os.path.dirname(TESTS), TESTS]  # the repository root and tests/, as pytest's pythonpath
+import logical_cpus  # noqa: E402
 
-cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [HERE, os.path.dirname(os.path.dirname(HERE))]
+logical_cpus.split(2)
 import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 from tf_stylegan2.train import inputs  # noqa: E402
 from tf_stylegan2.train.state import create_state  # noqa: E402

@@ -15,7 +15,7 @@ import dataclasses
 import os
 import threading
 import time
-from typing import Callable, Dict, Optional, Sequence
+from typing import Any, Callable, Dict, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -103,21 +103,13 @@ class ImageDataset:
             self.stream_error = self.stream_error or e
             raise
 
-    def tf_dataset(
-        self,
-        batch_size: int,
-        *,
-        use_labels: bool,
-        mirror: bool,
-        seed: int,
-        start_image: int = 0,
-        shuffle: bool = True,
-    ) -> tf.data.Dataset:
-        """Infinite, batched, prefetched ``(images float32 [B, R, R, C] in [-1, 1], labels float32
-        [B, c_dim] or [B, 0])``; batch k holds stream positions ``start_image + k * B`` to
-        ``start_image + k * B + B - 1`` of the sequence :mod:`tf_stylegan2.data.order` describes."""
-        stream = self.samples(batch_size, use_labels=use_labels, mirror=mirror, seed=seed, start_image=start_image,
-                              shuffle=shuffle)
+    def tf_dataset(self, batch_size: int, **options: Any) -> tf.data.Dataset:
+        """:meth:`samples` (the same keyword ``options``: ``use_labels``, ``mirror``, ``seed``,
+        ``start_image``, ``shuffle``, ...) as infinite, prefetched ``(images float32 [B, R, R, C] in
+        [-1, 1], labels float32 [B, c_dim] or [B, 0])`` pairs; batch k holds stream positions
+        ``start_image + k * B`` to ``start_image + k * B + B - 1`` of the sequence
+        :mod:`tf_stylegan2.data.order` describes."""
+        stream = self.samples(batch_size, **options)
         return stream.map(lambda sample: (sample["img"], sample["c"])).prefetch(tf.data.AUTOTUNE)
 
     def samples(

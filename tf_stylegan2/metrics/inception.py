@@ -22,7 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_stylegan2.fileio import UserError
+from tf_stylegan2.metrics.torch_state import checked_tensors
 
 BN_EPSILON = 1e-3  # the 2015 graph's batch norm epsilon
 NUM_CLASSES = 1008
@@ -371,24 +371,12 @@ def load_torch_weights(model: InceptionV3, state: Mapping[str, np.ndarray], sour
     """Assigns a pytorch-fid-named state dict (torch layouts: conv ``[out, in, kh, kw]``, fc
     ``[1008, 2048]``) to ``model``. Missing tensors or wrong shapes are a UserError naming
     ``source`` and the key; ``bn.weight`` may be absent (the 2015 graph has no BN scale: ones)."""
-    shapes = expected_shapes(model)
-    for key, shape in shapes.items():
-        if key not in state:
-            if key.endswith(".bn.weight"):
-                continue
-            raise UserError(f"{source}: missing tensor {key} (not the FID Inception-v3)")
-        got = tuple(np.shape(state[key]))
-        if got != shape:
-            raise UserError(f"{source}: {key} has shape {list(got)}, expected {list(shape)} (not the FID Inception-v3)")
-
-    def get(key: str) -> np.ndarray:
-        return np.asarray(state[key], np.float32)
-
+    tensors = checked_tensors(state, expected_shapes(model), source, "the FID Inception-v3", optional=(".bn.weight",))
     for name, unit in model.conv_units():
-        unit.conv.kernel.assign(np.transpose(get(f"{name}.conv.weight"), (2, 3, 1, 0)))
-        gamma_key = f"{name}.bn.weight"
-        unit.bn.gamma.assign(get(gamma_key) if gamma_key in state else np.ones(unit.filters, np.float32))
-        unit.bn.beta.assign(get(f"{name}.bn.bias"))
-        unit.bn.moving_mean.assign(get(f"{name}.bn.running_mean"))
-        unit.bn.moving_variance.assign(get(f"{name}.bn.running_var"))
-    model.fc_weight.assign(get("fc.weight").T)
+        unit.conv.kernel.assign(np.transpose(tensors[f"{name}.conv.weight"], (2, 3, 1, 0)))
+        gamma = tensors.get(f"{name}.bn.weight")
+        unit.bn.gamma.assign(np.ones(unit.filters, np.float32) if gamma is None else gamma)
+        unit.bn.beta.assign(tensors[f"{name}.bn.bias"])
+        unit.bn.moving_mean.assign(tensors[f"{name}.bn.running_mean"])
+        unit.bn.moving_variance.assign(tensors[f"{name}.bn.running_var"])
+    model.fc_weight.assign(tensors["fc.weight"].T)

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_stylegan2.fileio import UserError
+from tf_stylegan2.metrics.torch_state import checked_tensors
 
 # Output channels of each conv, by stage; a 2x2 max pool follows every stage.
 STAGES: Tuple[Tuple[int, ...], ...] = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
@@ -106,24 +106,15 @@ def expected_shapes() -> Dict[str, Tuple[int, ...]]:
 def load_torch_weights(model: VGG16, state: Mapping[str, np.ndarray], source: str = "weights") -> None:
     """Assigns a torchvision-named VGG16 state dict (conv ``[out, in, 3, 3]``, linear
     ``[out, in]``) to ``model``. Missing tensors or wrong shapes are a UserError naming ``source``."""
-    for key, shape in expected_shapes().items():
-        if key not in state:
-            raise UserError(f"{source}: missing tensor {key} (not torchvision's VGG16)")
-        got = tuple(np.shape(state[key]))
-        if got != shape:
-            raise UserError(f"{source}: {key} has shape {list(got)}, expected {list(shape)} (not torchvision's VGG16)")
-
-    def get(key: str) -> np.ndarray:
-        return np.asarray(state[key], np.float32)
-
+    tensors = checked_tensors(state, expected_shapes(), source, "torchvision's VGG16")
     for conv, index in zip(model.convs, torchvision_conv_indices()):
-        conv.kernel.assign(np.transpose(get(f"features.{index}.weight"), (2, 3, 1, 0)))
-        conv.bias.assign(get(f"features.{index}.bias"))
+        conv.kernel.assign(np.transpose(tensors[f"features.{index}.weight"], (2, 3, 1, 0)))
+        conv.bias.assign(tensors[f"features.{index}.bias"])
     # fc1 reads torch's NCHW flattening (c, h, w); ours flattens NHWC (h, w, c).
-    w1 = get("classifier.0.weight")
+    w1 = tensors["classifier.0.weight"]
     channels = w1.shape[1] // (HEAD_MAP * HEAD_MAP)
     w1 = w1.reshape(FEATURE_DIM, channels, HEAD_MAP, HEAD_MAP).transpose(2, 3, 1, 0).reshape(-1, FEATURE_DIM)
     model.fc1.kernel.assign(w1)
-    model.fc1.bias.assign(get("classifier.0.bias"))
-    model.fc2.kernel.assign(get("classifier.3.weight").T)
-    model.fc2.bias.assign(get("classifier.3.bias"))
+    model.fc1.bias.assign(tensors["classifier.0.bias"])
+    model.fc2.kernel.assign(tensors["classifier.3.weight"].T)
+    model.fc2.bias.assign(tensors["classifier.3.bias"])

@@ -38,10 +38,8 @@ static int host_bias_act(const sg2_bias_act_args& p, const void* x, const void* 
 extern "C" int sg2_host_upfirdn2d(const sg2_upfirdn2d_args* args, int dtype, const void* x, const float* f,
                                   void* y) {
   using namespace stylegan2;
-  if (!args) return SG2_ERROR_ARGUMENT;
-  const int status = upfirdn2d_check(*args);
+  const int status = upfirdn2d_check(args, x, f, y);
   if (status != SG2_OK) return status;
-  if (!x || !f || !y) return args->n == 0 || args->c == 0 ? SG2_OK : SG2_ERROR_ARGUMENT;
   switch (dtype) {
     case SG2_FLOAT32: return host_upfirdn2d<float>(*args, x, f, y);
     case SG2_FLOAT16: return host_upfirdn2d<_Float16>(*args, x, f, y);

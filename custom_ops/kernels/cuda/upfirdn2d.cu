@@ -38,10 +38,8 @@ static int launch_upfirdn2d(const sg2_upfirdn2d_args& a, const void* x, const fl
 extern "C" int sg2_upfirdn2d(const sg2_upfirdn2d_args* args, int dtype, const void* x, const float* f, void* y,
                              cudaStream_t stream) {
   using namespace stylegan2;
-  if (!args) return SG2_ERROR_ARGUMENT;
-  const int status = upfirdn2d_check(*args);
+  const int status = upfirdn2d_check(args, x, f, y);
   if (status != SG2_OK) return status;
-  if (!x || !f || !y) return args->n == 0 || args->c == 0 ? SG2_OK : SG2_ERROR_ARGUMENT;
   switch (dtype) {
     case SG2_FLOAT32: return launch_upfirdn2d<float>(*args, x, f, y, stream);
     case SG2_FLOAT16: return launch_upfirdn2d<__half>(*args, x, f, y, stream);

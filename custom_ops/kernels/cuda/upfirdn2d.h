@@ -56,6 +56,16 @@ inline int upfirdn2d_check(const sg2_upfirdn2d_args& a) {
   return SG2_OK;
 }
 
+// What the C API's upfirdn2d functions check before they compute: SG2_OK when the kernels can run
+// `a` on these buffers, else the reason. Null buffers are valid only for an empty output.
+inline int upfirdn2d_check(const sg2_upfirdn2d_args* a, const void* x, const float* f, const void* y) {
+  if (!a) return SG2_ERROR_ARGUMENT;
+  const int status = upfirdn2d_check(*a);
+  if (status != SG2_OK) return status;
+  if (x && f && y) return SG2_OK;
+  return a->n == 0 || a->c == 0 ? SG2_OK : SG2_ERROR_ARGUMENT;
+}
+
 // The input pixels and filter taps that output position `o` reads along one axis: input positions
 // in0 .. in0 + count - 1, weighted by taps tap0, tap0 + step, ... of that filter axis.
 struct AxisTaps {
